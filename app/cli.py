@@ -1,0 +1,63 @@
+"""``mcp-gatekeeper serve`` and ``mcp-gatekeeper check-config``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .config import CONFIG_PATH_ENV, Config, ConfigError, load_config
+
+EXIT_BAD_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mcp-gatekeeper",
+        description="OAuth 2.1 for self-hosted MCP servers, behind your gateway's forward-auth.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("serve", "run the service"),
+        ("check-config", "validate a configuration file and print every problem"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument(
+            "--config", help=f"YAML configuration file (default: ${CONFIG_PATH_ENV})"
+        )
+    serve = commands.choices["serve"]
+    serve.add_argument("--host", help="listen address (overrides server.host)")
+    serve.add_argument("--port", type=int, help="listen port (overrides server.port)")
+    return parser
+
+
+def _load_or_report(path: str | None) -> Config | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        count = len(exc.problems)
+        print(f"mcp-gatekeeper: the configuration has {count} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    config = _load_or_report(args.config)
+    if config is None:
+        return EXIT_BAD_CONFIG
+    if args.command == "check-config":
+        hosts = ", ".join(entry.host for entry in config.proxy.hosts)
+        print(f"configuration OK: {len(config.proxy.hosts)} MCP host(s): {hosts}")
+        return 0
+    from .server import serve
+
+    serve(config, host=args.host, port=args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

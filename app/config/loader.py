@@ -1,0 +1,198 @@
+"""Load the configuration: YAML file, then environment overrides, then ``...File`` secrets.
+
+Every problem found is collected with its field path, so ``check-config`` and ``serve`` can print
+them all at once instead of making the operator fix one typo per restart.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, SecretStr, ValidationError
+
+from .model import Config
+
+ENV_PREFIX = "MCP_GATEKEEPER_"
+CONFIG_PATH_ENV = "MCP_GATEKEEPER_CONFIG"
+FILE_SUFFIX = "File"
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``problems`` says every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(problem) for problem in problems))
+        self.problems = problems
+
+
+def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, override and validate; raises ``ConfigError`` listing every problem."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get(CONFIG_PATH_ENV)
+    if not path:
+        raise ConfigError(
+            [Problem("", f"no configuration file: pass --config or set {CONFIG_PATH_ENV}")]
+        )
+    raw = _read_yaml(Path(path))
+    problems = apply_env_overrides(raw, environ)
+    problems += resolve_secret_files(raw, Config, "")
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        problems += [_problem_from_pydantic(error) for error in exc.errors()]
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem("", f"cannot read {path}: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError([Problem("", f"{path} is not valid YAML{where}")]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem("", f"{path} must hold a mapping at the top level")])
+    return data
+
+
+def _problem_from_pydantic(error: Mapping[str, Any]) -> Problem:
+    path = ""
+    for part in error["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown setting (check the spelling; keys are camelCase)"
+    return Problem(path, message)
+
+
+def _field_model(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside ``Model``, ``Model | None`` or ``list[Model]``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, list):
+        for arg in typing.get_args(annotation):
+            found = _field_model(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _is_list(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is list:
+        return True
+    return any(_is_list(arg) for arg in typing.get_args(annotation))
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in typing.get_args(annotation)
+
+
+def _aliases(model: type[BaseModel]) -> dict[str, tuple[str, Any]]:
+    """Normalised key (lower-case, no '_' or '-') → (key as written in YAML, annotation)."""
+    result = {}
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        result[key.lower().replace("_", "").replace("-", "")] = (key, field.annotation)
+    return result
+
+
+def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> list[Problem]:
+    """``MCP_GATEKEEPER_PROXY__ISSUER=...`` sets ``proxy.issuer``; list items by index."""
+    problems = []
+    for var in sorted(environ):
+        if not var.startswith(ENV_PREFIX) or var == CONFIG_PATH_ENV:
+            continue
+        segments = var[len(ENV_PREFIX) :].split("__")
+        problem = _set_path(raw, Config, segments, environ[var])
+        if problem:
+            problems.append(Problem(var, problem))
+    return problems
+
+
+def _set_path(node: Any, model: type[BaseModel], segments: list[str], value: str) -> str | None:
+    head, rest = segments[0], segments[1:]
+    normal = head.lower().replace("_", "").replace("-", "")
+    aliases = _aliases(model)
+    secret_file = normal.endswith(FILE_SUFFIX.lower()) and normal[: -len(FILE_SUFFIX)] in aliases
+    if normal not in aliases and not secret_file:
+        return f"no setting named {head!r} here"
+    if secret_file:
+        key, annotation = aliases[normal[: -len(FILE_SUFFIX)]]
+        if rest or not _is_secret(annotation):
+            return f"{head!r} is not a secret setting"
+        node[key + FILE_SUFFIX] = value
+        return None
+    key, annotation = aliases[normal]
+    child_model = _field_model(annotation)
+    if not rest:
+        if child_model is not None or _is_list(annotation):
+            return "only single values can be set from the environment"
+        node[key] = value
+        return None
+    if child_model is None:
+        return f"{key!r} has no sub-settings"
+    if _is_list(annotation):
+        items = node.setdefault(key, [])
+        if not isinstance(items, list) or not rest[0].isdigit() or int(rest[0]) >= len(items):
+            return f"{key} has no item {rest[0]!r} in the file to override"
+        item = items[int(rest[0])]
+        if not isinstance(item, dict) or len(rest) < 2:
+            return "name a setting of the list item, e.g. ...__0__HOST"
+        return _set_path(item, child_model, rest[1:], value)
+    child = node.setdefault(key, {})
+    if not isinstance(child, dict):
+        return f"{key!r} in the file is not a mapping"
+    return _set_path(child, child_model, rest, value)
+
+
+def resolve_secret_files(node: Any, model: type[BaseModel], path: str) -> list[Problem]:
+    """Replace ``clientSecretFile: /path`` by ``clientSecret: <file content>``."""
+    if not isinstance(node, dict):
+        return []
+    problems = []
+    for key, annotation in _aliases(model).values():
+        where = f"{path}.{key}" if path else key
+        file_key = key + FILE_SUFFIX
+        if _is_secret(annotation) and file_key in node:
+            if key in node:
+                problems.append(Problem(where, f"set either {key} or {file_key}, not both"))
+                continue
+            try:
+                node[key] = Path(str(node.pop(file_key))).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                problems.append(Problem(f"{where}{FILE_SUFFIX}", f"cannot read: {exc.strerror}"))
+        child_model = _field_model(annotation)
+        if child_model is None or key not in node:
+            continue
+        if isinstance(node[key], list):
+            for index, item in enumerate(node[key]):
+                problems += resolve_secret_files(item, child_model, f"{where}[{index}]")
+        else:
+            problems += resolve_secret_files(node[key], child_model, where)
+    return problems

@@ -1,0 +1,249 @@
+"""The configuration file's schema: the public interface of mcp-gatekeeper.
+
+Keys are camelCase. The names under ``provider`` and ``proxy`` that users of the Go
+mcp-oauth2-proxy chart already write (``provider.clientID``, ``proxy.hosts[].host``, ...) are kept
+as they are. Every model forbids unknown keys, so a typo is a reported problem, not a silent no-op.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from .durations import format_duration, parse_duration
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, when_used="json"),
+]
+
+LOOPBACK_HOSTNAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+_HOST_RE = re.compile(
+    r"^(?:\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*)"
+    r"(?::(?P<port>[0-9]{1,5}))?$"
+)
+_SCOPE_NAME_RE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 §3.3 scope-token
+
+
+def _compile_regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
+    return pattern
+
+
+RegexList = list[Annotated[str, AfterValidator(_compile_regex)]]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+def split_host(host: str) -> tuple[str, int | None]:
+    """Split ``name[:port]`` into its hostname and optional port."""
+    match = _HOST_RE.match(host)
+    if match is None:
+        raise ValueError(f"{host!r} is not a host name with an optional port")
+    port = match.group("port")
+    name = host[: match.start("port") - 1] if port else host
+    return name, int(port) if port else None
+
+
+def is_loopback(hostname: str) -> bool:
+    if hostname in LOOPBACK_HOSTNAMES:
+        return True
+    try:
+        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _validate_host(value: str) -> str:
+    if value != value.lower():
+        raise ValueError(f"must be lower-case, e.g. {value.lower()!r}")
+    name, port = split_host(value)
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"port {port} is out of range")
+    default_port = 80 if is_loopback(name) else 443
+    if port == default_port:
+        raise ValueError(f"leave out the default port: write {name!r}")
+    return value
+
+
+class ScopeConfig(_Model):
+    """One scope an MCP server offers, with the tools it covers (``_meta.scopes`` format)."""
+
+    name: str
+    description: str = ""
+    tools: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _scope_token(cls, value: str) -> str:
+        if not _SCOPE_NAME_RE.match(value):
+            raise ValueError(
+                "a scope name is printable ASCII without spaces, quotes or backslashes"
+            )
+        if value == "offline_access":
+            raise ValueError("offline_access is granted by the authorization server, not a host")
+        return value
+
+
+class HostConfig(_Model):
+    """One MCP server behind the gateway, told apart from the others by its host."""
+
+    host: Annotated[str, AfterValidator(_validate_host)] = Field(
+        description="Host as clients send it: lower-case, with the port unless it is the default"
+    )
+    path: str = Field("/mcp", description="The MCP endpoint's path on that host")
+    endpoint: str | None = Field(
+        None, description="Internal URL of the MCP server (used for scope discovery)"
+    )
+    scopes: list[ScopeConfig] = Field(default_factory=list)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/") or any(c in value for c in "?#% \t"):
+            raise ValueError("must be an absolute path without query, fragment or spaces")
+        if len(value) > 1 and value.endswith("/"):
+            raise ValueError("must not end with '/' (the canonical resource has no trailing slash)")
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/?#\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("scopes")
+    @classmethod
+    def _unique_scopes(cls, value: list[ScopeConfig]) -> list[ScopeConfig]:
+        names = [scope.name for scope in value]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"scope names must be unique, repeated: {', '.join(duplicates)}")
+        return value
+
+
+class IdentityHeaders(_Model):
+    """Names of the headers that carry the identity to the MCP server on success."""
+
+    user: str = "X-Auth-Request-User"
+    email: str = "X-Auth-Request-Email"
+    groups: str = "X-Auth-Request-Groups"
+    scopes: str = "X-Auth-Request-Scopes"
+
+    @model_validator(mode="after")
+    def _token_names(self) -> IdentityHeaders:
+        names = [self.user, self.email, self.groups, self.scopes]
+        for name in names:
+            if not re.match(r"^[A-Za-z0-9-]+$", name):
+                raise ValueError(f"{name!r} is not a header name (letters, digits and '-')")
+        if len({name.lower() for name in names}) != len(names):
+            raise ValueError("the four identity header names must differ")
+        return self
+
+
+TrustedHostHeaders = Literal["host", "x-forwarded", "x-original-url"]
+
+
+class ProxyConfig(_Model):
+    hosts: list[HostConfig] = Field(min_length=1)
+    issuer: str | None = Field(
+        None, description="One central issuer for every host; by default each host is its own"
+    )
+    trusted_host_headers: TrustedHostHeaders = Field("host", alias="trustedHostHeaders")
+    identity_headers: IdentityHeaders = Field(
+        default_factory=IdentityHeaders, alias="identityHeaders"
+    )
+    reject_client_identity_headers: bool = Field(True, alias="rejectClientIdentityHeaders")
+    disable_consent_screen: bool = Field(False, alias="disableConsentScreen")
+    allowed_redirect_urls: RegexList = Field(default_factory=list, alias="allowedRedirectURLs")
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        match = re.match(r"^(https?)://([^/?#]+)$", value)
+        if match is None:
+            raise ValueError(
+                "must be an origin like https://auth.example.com (no path, query or trailing '/')"
+            )
+        scheme, host = match.groups()
+        _validate_host(host)
+        if scheme == "http" and not is_loopback(split_host(host)[0]):
+            raise ValueError("http is allowed only for loopback hosts; use https")
+        return value
+
+    @field_validator("hosts")
+    @classmethod
+    def _unique_hosts(cls, value: list[HostConfig]) -> list[HostConfig]:
+        names = [entry.host for entry in value]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"each host may appear once, repeated: {', '.join(duplicates)}")
+        return value
+
+
+class ProviderConfig(_Model):
+    """The upstream identity provider that users log in with."""
+
+    name: Literal["oidc", "google", "github"]
+    client_id: str = Field(alias="clientID")
+    client_secret: SecretStr = Field(alias="clientSecret")
+    issuer_url: str | None = Field(None, alias="issuerURL")
+    allowed_email_domains: RegexList = Field(default_factory=list, alias="allowedEmailDomains")
+
+
+class TokensConfig(_Model):
+    access_token_ttl: Duration = Field(timedelta(hours=1), alias="accessTokenTTL")
+    key_rotation_interval: Duration = Field(timedelta(hours=1), alias="keyRotationInterval")
+    clock_skew: Duration = Field(timedelta(seconds=30), alias="clockSkew")
+    verify_cache_size: int = Field(100_000, ge=0, alias="verifyCacheSize")
+
+    @model_validator(mode="after")
+    def _positive(self) -> TokensConfig:
+        if self.access_token_ttl < timedelta(seconds=10):
+            raise ValueError("accessTokenTTL must be at least 10s")
+        if self.key_rotation_interval < timedelta(minutes=1):
+            raise ValueError("keyRotationInterval must be at least 1m")
+        if self.clock_skew > timedelta(minutes=5):
+            raise ValueError("clockSkew above 5m weakens expiry; fix the clocks instead")
+        return self
+
+
+class ServerConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, lt=65536)
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="logLevel")
+    deny_log_rate: float = Field(
+        10.0, gt=0, alias="denyLogRate", description="Deny audit events per second, at most"
+    )
+
+
+class Config(_Model):
+    """The whole configuration file."""
+
+    provider: ProviderConfig | None = None
+    proxy: ProxyConfig
+    tokens: TokensConfig = Field(default_factory=TokensConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)

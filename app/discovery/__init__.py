@@ -1,0 +1,1 @@
+"""Public discovery documents: protected-resource metadata, OIDC discovery, JWKS."""

@@ -1,0 +1,66 @@
+"""RFC 9728 OAuth 2.0 Protected Resource Metadata, one document per MCP host.
+
+Served at the root (``/.well-known/oauth-protected-resource``) and path-suffixed
+(``/.well-known/oauth-protected-resource/mcp``, RFC 9728 §3.1), which MCP clients try first.
+``authorization_servers`` holds the issuer string byte-identical to the AS metadata ``issuer``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+
+from ..cors import PUBLIC_CORS, preflight
+from ..errors import MisdirectedRequest, NotFound
+from ..hosts import PRM_PATH, McpHost
+from ..state import StateDep
+
+router = APIRouter()
+
+
+class ProtectedResourceMetadata(BaseModel):
+    resource: str
+    authorization_servers: list[str]
+    scopes_supported: list[str]
+    bearer_methods_supported: list[str]
+    jwks_uri: str
+    resource_name: str
+
+
+def metadata_for(host: McpHost) -> ProtectedResourceMetadata:
+    return ProtectedResourceMetadata(
+        resource=host.resource,
+        authorization_servers=[host.issuer],
+        scopes_supported=[scope for scope in host.scopes if scope != "offline_access"],
+        # RFC 6750 §2.3: tokens in query strings leak into logs; only the header is accepted.
+        bearer_methods_supported=["header"],
+        jwks_uri=host.jwks_uri,
+        resource_name=host.host,
+    )
+
+
+def _document(request: Request, state: StateDep, suffix: str | None) -> Response:
+    host = state.hosts.get(request.headers.get("host"))
+    if host is None:
+        raise MisdirectedRequest("This host is not a configured MCP host")
+    if suffix is not None and "/" + suffix != host.path:
+        raise NotFound(f"No protected resource at {suffix!r} on this host; try {host.path!r}")
+    body = metadata_for(host).model_dump_json()
+    headers = {**PUBLIC_CORS, "Cache-Control": "public, max-age=300"}
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.get(PRM_PATH)
+def root_document(request: Request, state: StateDep) -> Response:
+    return _document(request, state, None)
+
+
+@router.get(PRM_PATH + "/{suffix:path}")
+def suffixed_document(suffix: str, request: Request, state: StateDep) -> Response:
+    return _document(request, state, suffix)
+
+
+@router.options(PRM_PATH)
+@router.options(PRM_PATH + "/{suffix:path}")
+def document_preflight() -> Response:
+    return preflight("GET, OPTIONS")

@@ -1,0 +1,66 @@
+"""Forward authentication: the gateway asks, per request, whether a bearer token is good."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.routing import Route
+
+from ..config import Config
+from ..hosts import HostRegistry
+from ..keys import KeyManager
+from ..ops.metrics import Metrics
+from ..tokens import RevocationList, TokenVerifier
+from .authenticator import AUTHENTICATE_PATH, Authenticator, DenyAudit
+from .identity import IdentityRenderer
+from .original_request import OriginalRequestReader, identity_header_names
+from .responses import make_answer
+
+__all__ = ["AUTHENTICATE_PATH", "Authenticator", "authenticate_routes", "build_authenticator"]
+
+
+def build_authenticator(
+    config: Config,
+    hosts: HostRegistry,
+    keys: KeyManager,
+    revocations: RevocationList,
+    metrics: Metrics,
+    deny_audit: DenyAudit,
+    clock: Callable[[], float],
+) -> Authenticator:
+    names = config.proxy.identity_headers
+    renderer = IdentityRenderer(names)
+    verifier = TokenVerifier(
+        keys,
+        lambda claims: make_answer(200, renderer(claims)),
+        clock_skew=config.tokens.clock_skew,
+        cache_size=config.tokens.verify_cache_size,
+        revocations=revocations,
+        clock=clock,
+    )
+    reader = OriginalRequestReader(
+        config.proxy.trusted_host_headers,
+        identity_header_names((names.user, names.email, names.groups, names.scopes)),
+    )
+    metrics.gauge(
+        "mcp_gatekeeper_token_cache_entries",
+        "Verified tokens held in the cache",
+        lambda: verifier.cached_entries,
+    )
+    return Authenticator(
+        hosts,
+        reader,
+        verifier,
+        renderer,
+        metrics,
+        deny_audit,
+        reject_identity_headers=config.proxy.reject_client_identity_headers,
+    )
+
+
+def authenticate_routes(authenticator: Authenticator) -> list[Route]:
+    """Every method, on the path and below it: Envoy-family gateways append the original path."""
+    return [
+        Route(AUTHENTICATE_PATH, authenticator, methods=None),
+        Route(AUTHENTICATE_PATH + "/{rest:path}", authenticator, methods=None),
+    ]

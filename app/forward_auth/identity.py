@@ -1,0 +1,66 @@
+"""The identity headers of a 200 answer, built once per verified token.
+
+Every header is always present, so a gateway that only *overrides* headers it receives (Envoy,
+Envoy Gateway, Istio) never lets a client-sent copy through. Values are bounded so the whole
+answer stays well inside nginx's 4 KiB ``proxy_buffer_size``; lists are cut at an entry boundary,
+which can only take permissions away, never add them.
+"""
+
+from __future__ import annotations
+
+from ..config import IdentityHeaders
+from ..tokens import AccessClaims
+
+RawHeaders = tuple[tuple[bytes, bytes], ...]
+
+MAX_USER_BYTES = 256
+MAX_EMAIL_BYTES = 256
+MAX_SCOPES_BYTES = 768
+MAX_GROUPS_BYTES = 1536
+
+
+def _clean(value: str) -> bytes:
+    """UTF-8 without control characters: a value can never end a header line early."""
+    return "".join(c for c in value if c >= " " and c != "\x7f").encode()
+
+
+def _bounded(value: str, limit: int) -> bytes:
+    return _clean(value)[:limit]
+
+
+def _bounded_list(items: tuple[str, ...], separator: str, limit: int) -> bytes:
+    out = bytearray()
+    sep = separator.encode()
+    for item in items:
+        entry = _clean(item)
+        # An entry holding the separator would read as two entries upstream.
+        if not entry or sep in entry:
+            continue
+        needed = len(entry) + (len(sep) if out else 0)
+        if len(out) + needed > limit:
+            break
+        if out:
+            out += sep
+        out += entry
+    return bytes(out)
+
+
+class IdentityRenderer:
+    def __init__(self, names: IdentityHeaders) -> None:
+        self._user = names.user.lower().encode()
+        self._email = names.email.lower().encode()
+        self._groups = names.groups.lower().encode()
+        self._scopes = names.scopes.lower().encode()
+
+    def __call__(self, claims: AccessClaims) -> RawHeaders:
+        identity = claims.identity
+        return (
+            (self._user, _bounded(identity.subject, MAX_USER_BYTES)),
+            (self._email, _bounded(identity.email, MAX_EMAIL_BYTES)),
+            (self._groups, _bounded_list(identity.groups, ",", MAX_GROUPS_BYTES)),
+            (self._scopes, _bounded_list(claims.scopes, " ", MAX_SCOPES_BYTES)),
+        )
+
+    def anonymous(self) -> RawHeaders:
+        """For a CORS preflight let through without credentials: all present, all empty."""
+        return ((self._user, b""), (self._email, b""), (self._groups, b""), (self._scopes, b""))

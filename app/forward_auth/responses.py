@@ -1,0 +1,82 @@
+"""The answers ``/authenticate`` gives, prebuilt per host at start-up (the hot path only picks).
+
+Gateways accept exactly 200 as "allow" and pass 401/403 through; anything else becomes a 500 at
+nginx or a deny/allow surprise at Envoy (``research/gateway-contracts.md`` §0 rules 2-3).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ..hosts import McpHost
+from .identity import RawHeaders
+
+_JSON = (b"content-type", b"application/json")
+_NO_STORE = (b"cache-control", b"no-store")
+# Browser-based MCP clients must be able to read the challenge to start discovery.
+_CORS = (
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"WWW-Authenticate"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Status, complete raw headers (``content-length`` included) and body, ready to send."""
+
+    status: int
+    headers: RawHeaders
+    body: bytes
+
+
+def make_answer(status: int, headers: RawHeaders, body: bytes = b"") -> Answer:
+    return Answer(status, (*headers, (b"content-length", str(len(body)).encode())), body)
+
+
+def _error_body(error: str, description: str) -> bytes:
+    return json.dumps({"error": error, "error_description": description}).encode()
+
+
+def _challenge(host: McpHost, error: str | None) -> bytes:
+    """RFC 6750 §3 / RFC 9728 §5.1; ``scope`` never lists ``offline_access`` (MCP 2026-07-28)."""
+    params = []
+    if error:
+        params.append(f'error="{error}"')
+    params.append(f'resource_metadata="{host.resource_metadata_url}"')
+    scopes = [scope for scope in host.scopes if scope != "offline_access"]
+    if scopes:
+        params.append(f'scope="{" ".join(scopes)}"')
+    return ("Bearer " + ", ".join(params)).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class HostAnswers:
+    """The two 401s of one host: without a token, and with a token that failed."""
+
+    missing_token: Answer
+    invalid_token: Answer
+
+    @classmethod
+    def for_host(cls, host: McpHost) -> HostAnswers:
+        def unauthorized(error: str | None, description: str) -> Answer:
+            headers = ((b"www-authenticate", _challenge(host, error)), _JSON, _NO_STORE, *_CORS)
+            return make_answer(401, headers, _error_body(error or "unauthorized", description))
+
+        return cls(
+            missing_token=unauthorized(None, "A bearer token is required"),
+            invalid_token=unauthorized("invalid_token", "The access token is not valid here"),
+        )
+
+
+UNKNOWN_HOST = make_answer(
+    403, (_JSON, _NO_STORE), _error_body("forbidden", "This host is not a configured MCP host")
+)
+IDENTITY_HEADER_REJECTED = make_answer(
+    403,
+    (_JSON, _NO_STORE),
+    _error_body("forbidden", "The request carries identity headers only the gateway may set"),
+)
+FAILED_CLOSED = make_answer(
+    403, (_JSON, _NO_STORE), _error_body("forbidden", "The request could not be checked")
+)

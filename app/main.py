@@ -1,0 +1,116 @@
+"""``create_app(config)``: wires the long-lived objects, the routes and the error handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import FastAPI
+
+from . import __version__
+from .config import Config, redacted
+from .discovery import openid, protected_resource
+from .errors import install_error_handlers
+from .forward_auth import AUTHENTICATE_PATH, authenticate_routes, build_authenticator
+from .hosts import JWKS_PATH, OPENID_CONFIGURATION_PATH, PRM_PATH, HostRegistry
+from .keys import KeyManager, SigningKey, generate_signing_key
+from .ops import health
+from .ops.audit import RateLimitedAudit, audit
+from .ops.metrics import Metrics
+from .ops.middleware import ObservabilityMiddleware
+from .state import AppState
+from .store import MemoryStore, Store
+from .tokens import RevocationList
+
+log = logging.getLogger("mcp_gatekeeper")
+
+EXACT_ROUTES = frozenset(
+    {
+        AUTHENTICATE_PATH,
+        PRM_PATH,
+        OPENID_CONFIGURATION_PATH,
+        JWKS_PATH,
+        health.HEALTHZ_PATH,
+        health.READYZ_PATH,
+        health.METRICS_PATH,
+    }
+)
+PREFIX_ROUTES = (AUTHENTICATE_PATH + "/", PRM_PATH + "/")
+
+
+def create_app(
+    config: Config,
+    *,
+    store: Store | None = None,
+    clock: Callable[[], float] = time.time,
+    generate_key: Callable[[float], SigningKey] = generate_signing_key,
+) -> FastAPI:
+    store = store if store is not None else MemoryStore(clock=clock)
+    metrics = Metrics()
+    hosts = HostRegistry(config)
+    revocations = RevocationList(clock)
+
+    def key_generated(key: SigningKey, reason: str) -> None:
+        metrics.key_rotations.labels(reason=reason).inc()
+        audit("key_generated", kid=key.kid, reason=reason)
+
+    keys = KeyManager(
+        store,
+        rotation_interval=config.tokens.key_rotation_interval,
+        token_lifetime=config.tokens.access_token_ttl + config.tokens.clock_skew,
+        clock=clock,
+        generate=generate_key,
+        on_new_key=key_generated,
+    )
+    deny_audit = RateLimitedAudit(
+        config.server.deny_log_rate, on_suppressed=metrics.deny_logs_suppressed.inc
+    )
+    authenticator = build_authenticator(
+        config, hosts, keys, revocations, metrics, deny_audit, clock
+    )
+    state = AppState(config, hosts, store, keys, metrics, revocations)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        log.info(
+            "starting mcp-gatekeeper", extra={"version": __version__, "config": redacted(config)}
+        )
+        if store.process_local:
+            log.warning(
+                "state is in this process's memory: run exactly one worker and one replica "
+                "(several need the shared store)"
+            )
+        await keys.start()
+        rotation = asyncio.create_task(keys.run(), name="key-rotation")
+        try:
+            yield
+        finally:
+            rotation.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rotation
+
+    app = FastAPI(
+        title="mcp-gatekeeper",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.gatekeeper = state
+    # First in the routing table: the hot path should not be matched against every other route.
+    app.router.routes[:0] = authenticate_routes(authenticator)
+    app.include_router(protected_resource.router)
+    app.include_router(openid.router)
+    app.include_router(health.router)
+    install_error_handlers(app)
+    app.add_middleware(
+        ObservabilityMiddleware,
+        metrics=metrics,
+        exact_routes=EXACT_ROUTES,
+        prefix_routes=PREFIX_ROUTES,
+    )
+    return app

@@ -1,0 +1,1 @@
+"""Operations: logs, audit events, metrics, health."""

@@ -1,0 +1,51 @@
+"""Audit events: one JSON line each on the ``mcp_gatekeeper.audit`` logger.
+
+Deny events are rate-limited by a token bucket: a flood of bad tokens must not become a flood of
+log I/O. What was suppressed is counted and reported on the next line that gets through.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+audit_log = logging.getLogger("mcp_gatekeeper.audit")
+
+
+def audit(event: str, **fields: object) -> None:
+    audit_log.info(event, extra={"event": event, **fields})
+
+
+class RateLimitedAudit:
+    """At most ``rate`` events per second on average, bursts up to ``burst``."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_suppressed: Callable[[], None] | None = None,
+    ) -> None:
+        self._rate = rate
+        self._burst = float(burst if burst is not None else max(1, int(rate * 5)))
+        self._tokens = self._burst
+        self._clock = clock
+        self._last = clock()
+        self._on_suppressed = on_suppressed
+        self.suppressed = 0
+
+    def __call__(self, event: str, **fields: object) -> None:
+        now = self._clock()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens < 1.0:
+            self.suppressed += 1
+            if self._on_suppressed is not None:
+                self._on_suppressed()
+            return
+        self._tokens -= 1.0
+        if self.suppressed:
+            fields["suppressed_since_last"] = self.suppressed
+            self.suppressed = 0
+        audit(event, **fields)

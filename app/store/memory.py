@@ -1,0 +1,53 @@
+"""In-process store: bounded per namespace by entry count and by each entry's lifetime."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from cachetools import TLRUCache
+
+DEFAULT_MAX_ENTRIES = 50_000
+
+
+def _expiry(_key: str, value: tuple[bytes, float], _now: float) -> float:
+    return value[1]
+
+
+class MemoryStore:
+    """A ``Store`` for one process. Oldest entries are evicted first once a namespace is full."""
+
+    process_local = True
+
+    def __init__(
+        self, max_entries: int = DEFAULT_MAX_ENTRIES, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._max_entries = max_entries
+        self._clock = clock
+        self._namespaces: dict[str, TLRUCache[str, tuple[bytes, float]]] = {}
+
+    def _space(self, namespace: str) -> TLRUCache[str, tuple[bytes, float]]:
+        space = self._namespaces.get(namespace)
+        if space is None:
+            space = TLRUCache(maxsize=self._max_entries, ttu=_expiry, timer=self._clock)
+            self._namespaces[namespace] = space
+        return space
+
+    async def get(self, namespace: str, key: str) -> bytes | None:
+        entry = self._space(namespace).get(key)
+        return entry[0] if entry else None
+
+    async def put(self, namespace: str, key: str, value: bytes, ttl: float) -> None:
+        if ttl <= 0:
+            raise ValueError("ttl must be positive")
+        self._space(namespace)[key] = (value, self._clock() + ttl)
+
+    async def pop(self, namespace: str, key: str) -> bytes | None:
+        entry = self._space(namespace).pop(key, None)
+        return entry[0] if entry else None
+
+    async def delete(self, namespace: str, key: str) -> None:
+        self._space(namespace).pop(key, None)
+
+    def __len__(self) -> int:
+        return sum(len(space) for space in self._namespaces.values())

@@ -1,0 +1,16 @@
+"""Access tokens: claims, minting, verification with its cache, and revocation."""
+
+from .claims import AccessClaims, Identity
+from .issue import mint_access_token
+from .revocation import RevocationList
+from .verify import InvalidToken, TokenVerifier, Verified
+
+__all__ = [
+    "AccessClaims",
+    "Identity",
+    "InvalidToken",
+    "RevocationList",
+    "TokenVerifier",
+    "Verified",
+    "mint_access_token",
+]

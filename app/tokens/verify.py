@@ -1,0 +1,167 @@
+"""Verifying access tokens for one MCP host, with a bounded cache of verified tokens.
+
+A cache hit costs about 2 µs against about 100 µs for an RS256 verify. Entries are keyed by the
+SHA-256 of the token (the raw token is never kept as a key), expire exactly at the token's ``exp``,
+and remember the audience so a token cached for host B is still refused for host A. Revocation
+is checked on every call, hit or miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
+
+import jwt
+from cachetools import TLRUCache
+
+from ..hosts import McpHost
+from ..keys import ALGORITHM, KeyManager
+from .claims import (
+    FORBIDDEN_HEADER_PARAMS,
+    MAX_TOKEN_BYTES,
+    REQUIRED_CLAIMS,
+    TOKEN_TYPE,
+    AccessClaims,
+    Identity,
+)
+from .revocation import RevocationList
+
+Rendered = TypeVar("Rendered")
+
+
+class InvalidToken(Exception):
+    """The token must not be accepted; ``reason`` is for logs and metrics, not for clients."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Verified(Generic[Rendered]):
+    claims: AccessClaims
+    #: What the caller derives once per token (the identity response headers).
+    rendered: Rendered
+
+
+_PYJWT_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "expired"),
+    (jwt.ImmatureSignatureError, "not yet valid"),
+    (jwt.InvalidAudienceError, "wrong audience"),
+    (jwt.InvalidIssuerError, "wrong issuer"),
+    (jwt.InvalidSignatureError, "bad signature"),
+    (jwt.MissingRequiredClaimError, "missing claim"),
+    (jwt.InvalidAlgorithmError, "wrong algorithm"),
+)
+
+
+def _expiry(_key: bytes, value: Verified[Any], _now: float) -> float:
+    return value.claims.expires_at
+
+
+class TokenVerifier(Generic[Rendered]):
+    def __init__(
+        self,
+        keys: KeyManager,
+        render: Callable[[AccessClaims], Rendered],
+        *,
+        clock_skew: timedelta,
+        cache_size: int,
+        revocations: RevocationList,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._keys = keys
+        self._render = render
+        self._skew = clock_skew.total_seconds()
+        self._clock = clock
+        self.revocations = revocations
+        self._cache: TLRUCache[bytes, Verified[Rendered]] | None = (
+            TLRUCache(maxsize=cache_size, ttu=_expiry, timer=clock) if cache_size else None
+        )
+
+    @property
+    def cached_entries(self) -> int:
+        return len(self._cache) if self._cache is not None else 0
+
+    def verify(self, token: str, host: McpHost) -> Verified[Rendered]:
+        """The verified token, or ``InvalidToken``."""
+        if len(token) > MAX_TOKEN_BYTES:
+            raise InvalidToken("oversized")
+        digest = hashlib.sha256(token.encode()).digest()
+        cached = self._cache.get(digest) if self._cache is not None else None
+        if cached is None:
+            cached = self._verify_signed(token)
+            if self._cache is not None:
+                self._cache[digest] = cached
+        claims = cached.claims
+        if claims.audience != host.resource:
+            raise InvalidToken("wrong audience")
+        if claims.issuer != host.issuer:
+            raise InvalidToken("wrong issuer")
+        if claims.jti in self.revocations:
+            raise InvalidToken("revoked")
+        return cached
+
+    def _verify_signed(self, token: str) -> Verified[Rendered]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise InvalidToken("malformed") from None
+        if header.get("alg") != ALGORITHM:
+            raise InvalidToken("wrong algorithm")
+        if str(header.get("typ", "")).lower() not in (TOKEN_TYPE, f"application/{TOKEN_TYPE}"):
+            raise InvalidToken("not an access token")
+        if FORBIDDEN_HEADER_PARAMS.intersection(header):
+            raise InvalidToken("foreign key reference in header")
+        key = self._keys.ring.verification_keys.get(str(header.get("kid")))
+        if key is None:
+            raise InvalidToken("unknown kid")
+        try:
+            # Audience and issuer are compared per host by the caller; here only their presence.
+            payload = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                leeway=self._skew,
+                options={"require": list(REQUIRED_CLAIMS), "verify_aud": False},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(_reason(exc)) from None
+        claims = _claims(payload)
+        return Verified(claims, self._render(claims))
+
+
+def _reason(exc: Exception) -> str:
+    for exc_type, reason in _PYJWT_REASONS:
+        if isinstance(exc, exc_type):
+            return reason
+    return "malformed"
+
+
+def _strings(value: object) -> tuple[str, ...] | None:
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return None
+
+
+def _claims(payload: dict[str, Any]) -> AccessClaims:
+    iss, aud, sub, jti = payload["iss"], payload["aud"], payload["sub"], payload["jti"]
+    email, scope = payload.get("email", ""), payload.get("scope", "")
+    groups = _strings(payload.get("groups", []))
+    if not all(isinstance(value, str) for value in (iss, aud, sub, jti, email, scope)):
+        raise InvalidToken("malformed claims")
+    if groups is None or not sub:
+        raise InvalidToken("malformed claims")
+    return AccessClaims(
+        issuer=iss,
+        audience=aud,
+        identity=Identity(subject=sub, email=email, groups=groups),
+        scopes=tuple(scope.split()),
+        client_id=str(payload.get("client_id", "")),
+        jti=jti,
+        expires_at=float(payload["exp"]),
+    )

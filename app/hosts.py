@@ -82,8 +82,9 @@ class HostRegistry:
                 config=entry,
             )
         self.issuers: frozenset[str] = frozenset(host.issuer for host in self._hosts.values())
-        issuer_hosts = {issuer.split("://", 1)[1] for issuer in self.issuers}
-        self._served_hosts = frozenset(self._hosts) | issuer_hosts
+        # Issuer host -> issuer: a central issuer keeps its own scheme (https on loopback too).
+        self._issuer_by_host = {issuer.split("://", 1)[1]: issuer for issuer in self.issuers}
+        self._served_hosts = frozenset(self._hosts) | frozenset(self._issuer_by_host)
 
     @property
     def hosts(self) -> tuple[McpHost, ...]:
@@ -107,4 +108,4 @@ class HostRegistry:
         mcp_host = self._hosts.get(normal)
         if mcp_host is not None:
             return mcp_host.issuer
-        return f"{scheme_for(normal)}://{normal}"
+        return self._issuer_by_host[normal]

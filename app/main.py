@@ -71,7 +71,7 @@ def create_app(
     authenticator = build_authenticator(
         config, hosts, keys, revocations, metrics, deny_audit, clock
     )
-    state = AppState(config, hosts, store, keys, metrics, revocations)
+    state = AppState(config, hosts, store, keys, metrics, revocations, clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -23,6 +24,7 @@ class AppState:
     keys: KeyManager
     metrics: Metrics
     revocations: RevocationList
+    clock: Callable[[], float]
 
 
 def get_state(request: Request) -> AppState:

@@ -14,16 +14,27 @@ def parse_duration(value: object) -> object:
     if isinstance(value, bool):
         raise ValueError("a duration is a number of seconds or a string like '1h30m'")
     if isinstance(value, int | float):
-        return timedelta(seconds=value)
+        return _timedelta(value, value)
     if not isinstance(value, str):
         return value
     text = value.strip()
     if re.fullmatch(r"\d+(?:\.\d+)?", text):
-        return timedelta(seconds=float(text))
+        return _timedelta(float(text), value)
     parts = _PART.findall(text)
     if not parts or "".join(number + unit for number, unit in parts) != text:
         raise ValueError(f"{value!r} is not a duration like '90s', '15m' or '1h30m'")
-    return timedelta(seconds=sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts))
+    return _timedelta(sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts), value)
+
+
+def _timedelta(seconds: float, value: object) -> timedelta:
+    """``timedelta(seconds=...)`` as a ``ValueError`` (a reported problem) for unusable numbers."""
+    try:
+        result = timedelta(seconds=seconds)
+    except (OverflowError, ValueError):  # infinity, NaN, or beyond timedelta.max
+        raise ValueError(f"{value!r} is not a usable duration (not finite or too long)") from None
+    if result < timedelta(0):
+        raise ValueError(f"{value!r} is negative; a duration is zero or more")
+    return result
 
 
 def format_duration(value: timedelta) -> str:

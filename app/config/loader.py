@@ -67,6 +67,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([Problem("", f"cannot read {path}: {exc.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([Problem("", f"cannot read {path}: not UTF-8 text")]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -180,13 +182,17 @@ def resolve_secret_files(node: Any, model: type[BaseModel], path: str) -> list[P
         where = f"{path}.{key}" if path else key
         file_key = key + FILE_SUFFIX
         if _is_secret(annotation) and file_key in node:
+            # The ...File key is consumed here either way, so it is not reported again as unknown.
+            secret_path = Path(str(node.pop(file_key)))
             if key in node:
                 problems.append(Problem(where, f"set either {key} or {file_key}, not both"))
                 continue
             try:
-                node[key] = Path(str(node.pop(file_key))).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                problems.append(Problem(f"{where}{FILE_SUFFIX}", f"cannot read: {exc.strerror}"))
+                node[key] = secret_path.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+                problems.append(Problem(f"{where}{FILE_SUFFIX}", f"cannot read: {reason}"))
+                node[key] = ""  # reported above; not again as a missing setting
         child_model = _field_model(annotation)
         if child_model is None or key not in node:
             continue

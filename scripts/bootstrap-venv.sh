@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Creates .venv (once) and installs mcp-gatekeeper into it: `bootstrap-venv.sh` for the service,
+# `bootstrap-venv.sh test` for the service plus everything the tests need.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extra="${1:-}"
+python="${PYTHON:-python3}"
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "mcp-gatekeeper needs Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2
+  exit 1
+fi
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+stamp=".venv/.deps-${extra:-run}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q ".${extra:+[$extra]}"
+  touch "$stamp"
+fi
+# The package is installed, not linked (app/ maps to the import name mcp_gatekeeper): refresh it.
+.venv/bin/python -m pip install -q --no-deps --force-reinstall .

@@ -148,6 +148,8 @@ def _set_path(node: Any, model: type[BaseModel], segments: list[str], value: str
         key, annotation = aliases[normal[: -len(FILE_SUFFIX)]]
         if rest or not _is_secret(annotation):
             return f"{head!r} is not a secret setting"
+        # The environment wins over the file, whichever form the file used.
+        node.pop(key, None)
         node[key + FILE_SUFFIX] = value
         return None
     key, annotation = aliases[normal]
@@ -155,6 +157,8 @@ def _set_path(node: Any, model: type[BaseModel], segments: list[str], value: str
     if not rest:
         if child_model is not None or _is_list(annotation):
             return "only single values can be set from the environment"
+        if _is_secret(annotation):
+            node.pop(key + FILE_SUFFIX, None)
         node[key] = value
         return None
     if child_model is None:

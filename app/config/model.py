@@ -52,7 +52,7 @@ RegexList = list[Annotated[str, AfterValidator(_compile_regex)]]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def split_host(host: str) -> tuple[str, int | None]:

@@ -1,7 +1,10 @@
 """The identity headers of a 200 answer, built once per verified token.
 
 Every header is always present, so a gateway that only *overrides* headers it receives (Envoy,
-Envoy Gateway, Istio) never lets a client-sent copy through. Values are bounded so the whole
+Envoy Gateway, Istio) never lets a client-sent copy through. Envoy does not show us the client's
+headers at all, so its underscore look-alikes (``X_Auth_Request_User``, which WSGI/CGI servers
+fold onto the real name) are removed through ``x-envoy-auth-headers-to-remove``; the other
+gateways ignore that header. Values are bounded so the whole
 answer stays well inside nginx's 4 KiB ``proxy_buffer_size``; lists are cut at an entry boundary,
 which can only take permissions away, never add them.
 """
@@ -45,12 +48,21 @@ def _bounded_list(items: tuple[str, ...], separator: str, limit: int) -> bytes:
     return bytes(out)
 
 
+ENVOY_HEADERS_TO_REMOVE = b"x-envoy-auth-headers-to-remove"
+
+
 class IdentityRenderer:
     def __init__(self, names: IdentityHeaders) -> None:
         self._user = names.user.lower().encode()
         self._email = names.email.lower().encode()
         self._groups = names.groups.lower().encode()
         self._scopes = names.scopes.lower().encode()
+        aliases = (name.replace(b"-", b"_") for name in self.names)
+        self._remove_aliases = (ENVOY_HEADERS_TO_REMOVE, b",".join(aliases))
+
+    @property
+    def names(self) -> tuple[bytes, bytes, bytes, bytes]:
+        return (self._user, self._email, self._groups, self._scopes)
 
     def __call__(self, claims: AccessClaims) -> RawHeaders:
         identity = claims.identity
@@ -59,8 +71,9 @@ class IdentityRenderer:
             (self._email, _bounded(identity.email, MAX_EMAIL_BYTES)),
             (self._groups, _bounded_list(identity.groups, ",", MAX_GROUPS_BYTES)),
             (self._scopes, _bounded_list(claims.scopes, " ", MAX_SCOPES_BYTES)),
+            self._remove_aliases,
         )
 
     def anonymous(self) -> RawHeaders:
         """For a CORS preflight let through without credentials: all present, all empty."""
-        return ((self._user, b""), (self._email, b""), (self._groups, b""), (self._scopes, b""))
+        return (*((name, b"") for name in self.names), self._remove_aliases)

@@ -108,6 +108,10 @@ async def test_valid_token_passes_with_every_identity_header(gate: tuple[Gate, s
         "read write",
     ]
     assert response.content == b""
+    # Envoy never shows us client headers; it is told to drop their underscore look-alikes.
+    assert response.headers["x-envoy-auth-headers-to-remove"] == (
+        "x_auth_request_user,x_auth_request_email,x_auth_request_groups,x_auth_request_scopes"
+    )
 
 
 async def test_token_for_another_host_never_passes_even_with_spoofed_headers(

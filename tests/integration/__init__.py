@@ -1,0 +1,1 @@
+"""Integration tests: the service behind real gateways on loopback."""

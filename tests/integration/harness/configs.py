@@ -1,0 +1,201 @@
+"""Config files for Envoy, Traefik and Caddy (ingress_nginx.py: nginx); gateways.py runs them.
+
+Each renderer mirrors what the real deployment of that gateway produces for mcp-gatekeeper, so
+the service is tested against the request and response contract it will meet in production.
+Envoy and Traefik configs are written as JSON, which both read (JSON is valid YAML).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .ports import LOOPBACK
+
+AUTH_PATH = "/authenticate"
+#: Served by the auth service itself and reachable without a token.
+DISCOVERY_PREFIXES = ("/.well-known/", "/openid/")
+
+
+@dataclass(frozen=True)
+class GatewaySpec:
+    port: int
+    auth_port: int
+    upstream_port: int
+    hosts: tuple[str, ...]
+    identity_headers: tuple[str, ...]
+    workdir: Path
+
+
+# --- Envoy ----------------------------------------------------------------------------------
+def _envoy_cluster(name: str, port: int) -> dict[str, object]:
+    endpoint = {"address": {"socket_address": {"address": LOOPBACK, "port_value": port}}}
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": endpoint}]}],
+        },
+    }
+
+
+def envoy_config(spec: GatewaySpec) -> str:
+    no_authz = {
+        "envoy.filters.http.ext_authz": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3"
+            ".ExtAuthzPerRoute",
+            "disabled": True,
+        }
+    }
+    routes: list[dict[str, object]] = [
+        {"match": {"prefix": p}, "route": {"cluster": "auth"}, "typed_per_filter_config": no_authz}
+        for p in DISCOVERY_PREFIXES
+    ]
+    routes.append({"match": {"prefix": "/"}, "route": {"cluster": "upstream"}})
+    vhosts = [
+        {"name": f"host-{i}", "domains": [h, f"{h}:*"], "routes": routes}
+        for i, h in enumerate(spec.hosts)
+    ]
+    exact = [{"exact": h.lower(), "ignore_case": True} for h in spec.identity_headers]
+    ext_authz = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+        "transport_api_version": "V3",
+        "failure_mode_allow": False,
+        "http_service": {
+            # Only cluster and timeout of server_uri are used; the request keeps the client Host.
+            "server_uri": {
+                "uri": f"http://{LOOPBACK}:{spec.auth_port}",
+                "cluster": "auth",
+                "timeout": "2s",
+            },
+            # The service sees <path_prefix><original path+query> with the original method.
+            "path_prefix": AUTH_PATH,
+            "authorization_response": {"allowed_upstream_headers": {"patterns": exact}},
+        },
+        # Top-level allowed_headers replaces the deprecated authorization_request.allowed_headers
+        # (same meaning; Host, method, path and Authorization are always sent). No X-Forwarded-*:
+        # Envoy Gateway / Istio send none unless configured, and the service must cope.
+        "allowed_headers": {"patterns": [{"exact": "authorization", "ignore_case": True}]},
+    }
+    hcm = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager"
+        ".v3.HttpConnectionManager",
+        "stat_prefix": "gateway",
+        "codec_type": "AUTO",
+        "route_config": {"name": "gateway", "virtual_hosts": vhosts},
+        "http_filters": [
+            {"name": "envoy.filters.http.ext_authz", "typed_config": ext_authz},
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                },
+            },
+        ],
+    }
+    listener = {
+        "name": "gateway",
+        "address": {"socket_address": {"address": LOOPBACK, "port_value": spec.port}},
+        "filter_chains": [
+            {
+                "filters": [
+                    {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
+                ]
+            }
+        ],
+    }
+    clusters = [
+        _envoy_cluster("auth", spec.auth_port),
+        _envoy_cluster("upstream", spec.upstream_port),
+    ]
+    # No admin block: the admin interface is optional and would need another port.
+    return json.dumps({"static_resources": {"listeners": [listener], "clusters": clusters}})
+
+
+# --- Traefik --------------------------------------------------------------------------------
+def traefik_configs(spec: GatewaySpec, dynamic_path: Path) -> tuple[str, str]:
+    """(static, dynamic) configuration."""
+    static = {
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+        "entryPoints": {
+            "web": {
+                "address": f"{LOOPBACK}:{spec.port}",
+                # Default 10s of graceful draining makes every test teardown slow.
+                "transport": {"lifeCycle": {"graceTimeOut": "0s"}},
+            }
+        },
+        "providers": {"file": {"filename": str(dynamic_path), "watch": False}},
+        "log": {"level": "WARN"},
+    }
+    discovery = " || ".join(f"PathPrefix(`{p}`)" for p in DISCOVERY_PREFIXES)
+    routers: dict[str, object] = {}
+    for i, host in enumerate(spec.hosts):
+        routers[f"discovery-{i}"] = {
+            "entryPoints": ["web"],
+            "rule": f"Host(`{host}`) && ({discovery})",
+            "priority": 1000,
+            "service": "auth",
+        }
+        routers[f"protected-{i}"] = {
+            "entryPoints": ["web"],
+            "rule": f"Host(`{host}`)",
+            "priority": 10,
+            "middlewares": ["gatekeeper"],
+            "service": "upstream",
+        }
+    dynamic = {
+        "http": {
+            "routers": routers,
+            "middlewares": {
+                "gatekeeper": {
+                    "forwardAuth": {
+                        "address": f"http://{LOOPBACK}:{spec.auth_port}{AUTH_PATH}",
+                        # Clients must not be able to feed X-Forwarded-* to the service.
+                        "trustForwardHeader": False,
+                        "authResponseHeaders": list(spec.identity_headers),
+                    }
+                }
+            },
+            "services": {
+                name: {
+                    "loadBalancer": {
+                        "servers": [{"url": f"http://{LOOPBACK}:{port}"}],
+                        "passHostHeader": True,
+                    }
+                }
+                for name, port in (("auth", spec.auth_port), ("upstream", spec.upstream_port))
+            },
+        }
+    }
+    return json.dumps(static), json.dumps(dynamic)
+
+
+# --- Caddy ----------------------------------------------------------------------------------
+def caddyfile(spec: GatewaySpec) -> str:
+    sites = ", ".join(f"http://{host}:{spec.port}" for host in spec.hosts)
+    discovery = " ".join(f"{p}*" for p in DISCOVERY_PREFIXES)
+    # `uri /authenticate?`: the trailing "?" clears the query; without it Caddy appends the
+    # client's query string to the auth URI.
+    return f"""{{
+	admin off
+	auto_https off
+}}
+
+{sites} {{
+	bind {LOOPBACK}
+	@discovery path {discovery}
+	handle @discovery {{
+		reverse_proxy {LOOPBACK}:{spec.auth_port}
+	}}
+	handle {{
+		forward_auth {LOOPBACK}:{spec.auth_port} {{
+			uri {AUTH_PATH}?
+			copy_headers {" ".join(spec.identity_headers)}
+		}}
+		reverse_proxy {LOOPBACK}:{spec.upstream_port}
+	}}
+}}
+"""

@@ -1,0 +1,60 @@
+"""mcp-gatekeeper itself under a real uvicorn on a loopback port, in a thread of the test process.
+
+In-process so tests can mint tokens with the library API against the very key ring the server
+verifies with (there is no token-minting HTTP endpoint).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+from mcp_gatekeeper.config import Config
+from mcp_gatekeeper.main import create_app
+from tests.integration.harness import free_port
+from tests.support import key_pool
+
+
+@dataclass
+class Service:
+    app: FastAPI
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def running_service(config: Config) -> Iterator[Service]:
+    app = create_app(config, generate_key=key_pool())
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,
+            lifespan="on",
+        )
+    )
+    thread = threading.Thread(target=server.run, name=f"gatekeeper-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("mcp-gatekeeper did not start")
+        time.sleep(0.01)
+    try:
+        yield Service(app, port)
+    finally:
+        server.should_exit = True
+        thread.join(10)

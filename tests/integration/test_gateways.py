@@ -164,3 +164,12 @@ def test_discovery_is_routed_to_the_service(stack: Stack) -> None:
     response = stack.client.get("/.well-known/oauth-protected-resource/mcp", headers={"host": A})
     assert response.status_code == 200
     assert response.json()["resource"] == "https://a.example.test/mcp"
+
+
+def test_large_identity_fits_the_gateway_buffers(stack: Stack) -> None:
+    """A user in hundreds of groups still passes (nginx's 4 KiB auth buffer never overflows)."""
+    groups = tuple(f"team-{index:04d}-with-a-long-name" for index in range(150))
+    response = stack.call(A, stack.token(A, groups=groups))
+    seen = dict(upstream_headers(response))
+    sent = seen["x-auth-request-groups"].split(",")
+    assert sent == list(groups[: len(sent)]) and 30 < len(sent) < len(groups)

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from .common import SETTINGS_PROBLEM
 from .model import Config
 
 ENV_PREFIX = "MCP_GATEKEEPER_"
@@ -55,7 +56,8 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        problems += [_problem_from_pydantic(error) for error in exc.errors()]
+        for error in exc.errors():
+            problems += _problems_from_pydantic(error)
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)
@@ -82,14 +84,18 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _problem_from_pydantic(error: Mapping[str, Any]) -> Problem:
+def _problems_from_pydantic(error: Mapping[str, Any]) -> list[Problem]:
     path = ""
     for part in error["loc"]:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == SETTINGS_PROBLEM:
+        context = error["ctx"]
+        prefix = f"{path}." if path else ""
+        return [Problem(prefix + key, context["why"]) for key in context["keys"]]
     if error["type"] == "extra_forbidden":
         message = "unknown setting (check the spelling; keys are camelCase)"
-    return Problem(path, message)
+    return [Problem(path, message)]
 
 
 def _field_model(annotation: Any) -> type[BaseModel] | None:
@@ -196,7 +202,7 @@ def resolve_secret_files(node: Any, model: type[BaseModel], path: str) -> list[P
             except (OSError, UnicodeDecodeError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
                 problems.append(Problem(f"{where}{FILE_SUFFIX}", f"cannot read: {reason}"))
-                node[key] = ""  # reported above; not again as a missing setting
+                node[key] = "unreadable"  # reported above; not again as a missing setting
         child_model = _field_model(annotation)
         if child_model is None or key not in node:
             continue

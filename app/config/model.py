@@ -14,23 +14,13 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
-    SecretStr,
     field_validator,
     model_validator,
 )
 
-from .durations import format_duration, parse_duration
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, when_used="json"),
-]
+from .common import AccessPolicy, Duration, RegexList, StrictModel, settings_problem
+from .provider import ProviderConfig
 
 LOOPBACK_HOSTNAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 _HOST_RE = re.compile(
@@ -38,21 +28,6 @@ _HOST_RE = re.compile(
     r"(?::(?P<port>[0-9]{1,5}))?$"
 )
 _SCOPE_NAME_RE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 §3.3 scope-token
-
-
-def _compile_regex(pattern: str) -> str:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from exc
-    return pattern
-
-
-RegexList = list[Annotated[str, AfterValidator(_compile_regex)]]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def split_host(host: str) -> tuple[str, int | None]:
@@ -86,7 +61,7 @@ def _validate_host(value: str) -> str:
     return value
 
 
-class ScopeConfig(_Model):
+class ScopeConfig(StrictModel):
     """One scope an MCP server offers, with the tools it covers (``_meta.scopes`` format)."""
 
     name: str
@@ -105,7 +80,7 @@ class ScopeConfig(_Model):
         return value
 
 
-class HostConfig(_Model):
+class HostConfig(AccessPolicy):
     """One MCP server behind the gateway, told apart from the others by its host."""
 
     host: Annotated[str, AfterValidator(_validate_host)] = Field(
@@ -143,7 +118,7 @@ class HostConfig(_Model):
         return value
 
 
-class IdentityHeaders(_Model):
+class IdentityHeaders(StrictModel):
     """Names of the headers that carry the identity to the MCP server on success."""
 
     user: str = "X-Auth-Request-User"
@@ -165,7 +140,7 @@ class IdentityHeaders(_Model):
 TrustedHostHeaders = Literal["host", "x-forwarded", "x-original-url"]
 
 
-class ProxyConfig(_Model):
+class ProxyConfig(StrictModel):
     hosts: list[HostConfig] = Field(min_length=1)
     issuer: str | None = Field(
         None, description="One central issuer for every host; by default each host is its own"
@@ -204,17 +179,7 @@ class ProxyConfig(_Model):
         return value
 
 
-class ProviderConfig(_Model):
-    """The upstream identity provider that users log in with."""
-
-    name: Literal["oidc", "google", "github"]
-    client_id: str = Field(alias="clientID")
-    client_secret: SecretStr = Field(alias="clientSecret")
-    issuer_url: str | None = Field(None, alias="issuerURL")
-    allowed_email_domains: RegexList = Field(default_factory=list, alias="allowedEmailDomains")
-
-
-class TokensConfig(_Model):
+class TokensConfig(StrictModel):
     access_token_ttl: Duration = Field(timedelta(hours=1), alias="accessTokenTTL")
     key_rotation_interval: Duration = Field(timedelta(hours=1), alias="keyRotationInterval")
     clock_skew: Duration = Field(timedelta(seconds=30), alias="clockSkew")
@@ -231,7 +196,7 @@ class TokensConfig(_Model):
         return self
 
 
-class ServerConfig(_Model):
+class ServerConfig(StrictModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, lt=65536)
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="logLevel")
@@ -240,10 +205,23 @@ class ServerConfig(_Model):
     )
 
 
-class Config(_Model):
+class Config(StrictModel):
     """The whole configuration file."""
 
-    provider: ProviderConfig | None = None
+    provider: ProviderConfig = Field(
+        default_factory=lambda: ProviderConfig.model_validate({"name": "demo"})
+    )
     proxy: ProxyConfig
     tokens: TokensConfig = Field(default_factory=TokensConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+
+    @model_validator(mode="after")
+    def _demo_only_on_loopback(self) -> Config:
+        if self.provider.name == "demo" and not is_loopback(self.server.host):
+            raise settings_problem(
+                ["provider.name", "server.host"],
+                "the demo login (used when no provider is configured) signs anyone in as "
+                "demo@example.com, so it runs only when server.host is a loopback address; "
+                "configure a real provider",
+            )
+        return self

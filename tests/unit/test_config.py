@@ -27,9 +27,16 @@ proxy:
 PROVIDER = """\
 provider:
   name: oidc
+  issuerURL: https://idp.example.com
   clientID: gatekeeper
   clientSecret: s3cr3t-value
 """
+
+
+def client_secret(config: Config) -> str:
+    """The provider's client secret, which the tests expect to be set."""
+    assert config.provider.client_secret is not None
+    return config.provider.client_secret.get_secret_value()
 
 
 def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
@@ -76,7 +83,7 @@ def test_minimal_config_loads() -> None:
     """A file naming one host is a complete configuration."""
     config = Config.model_validate({"proxy": {"hosts": [{"host": "mcp.example.com"}]}})
     assert [entry.host for entry in config.proxy.hosts] == ["mcp.example.com"]
-    assert config.provider is None
+    assert config.provider.name == "demo", "no provider configured: the loopback demo"
 
 
 def test_minimal_yaml_file_loads(tmp_path: Path) -> None:
@@ -140,7 +147,7 @@ proxy:
     assert config.provider is not None
     assert config.provider.name == "google"
     assert config.provider.client_id == "my-client"
-    assert config.provider.client_secret.get_secret_value() == "my-secret"
+    assert client_secret(config) == "my-secret"
     assert config.provider.issuer_url == "https://accounts.google.com"
     assert config.provider.allowed_email_domains == [r"example\.com$", r"^corp\."]
     host = config.proxy.hosts[0]
@@ -820,6 +827,7 @@ def test_no_config_path_at_all() -> None:
 PROVIDER_WITHOUT_SECRET = """\
 provider:
   name: oidc
+  issuerURL: https://idp.example.com
   clientID: gatekeeper
 """
 
@@ -830,7 +838,7 @@ def test_client_secret_file_is_read(tmp_path: Path) -> None:
     text = MINIMAL + PROVIDER_WITHOUT_SECRET + f"  clientSecretFile: {secret}\n"
     config = load(tmp_path, text)
     assert config.provider is not None
-    assert config.provider.client_secret.get_secret_value() == "from-a-file"
+    assert client_secret(config) == "from-a-file"
 
 
 def test_client_secret_file_from_environment(tmp_path: Path) -> None:
@@ -842,7 +850,7 @@ def test_client_secret_file_from_environment(tmp_path: Path) -> None:
         {"MCP_GATEKEEPER_PROVIDER__CLIENTSECRETFILE": str(secret)},
     )
     assert config.provider is not None
-    assert config.provider.client_secret.get_secret_value() == "env-file-secret"
+    assert client_secret(config) == "env-file-secret"
 
 
 def test_client_secret_file_env_with_underscores(tmp_path: Path) -> None:
@@ -854,7 +862,7 @@ def test_client_secret_file_env_with_underscores(tmp_path: Path) -> None:
         {"MCP_GATEKEEPER_PROVIDER__CLIENT_SECRET_FILE": str(secret)},
     )
     assert config.provider is not None
-    assert config.provider.client_secret.get_secret_value() == "x"
+    assert client_secret(config) == "x"
 
 
 def test_client_secret_from_environment(tmp_path: Path) -> None:
@@ -865,7 +873,7 @@ def test_client_secret_from_environment(tmp_path: Path) -> None:
         {"MCP_GATEKEEPER_PROVIDER__CLIENTSECRET": "env-secret"},
     )
     assert config.provider is not None
-    assert config.provider.client_secret.get_secret_value() == "env-secret"
+    assert client_secret(config) == "env-secret"
 
 
 def test_secret_and_secret_file_together(tmp_path: Path) -> None:
@@ -945,9 +953,14 @@ def test_redacted_uses_yaml_names_and_readable_durations(tmp_path: Path) -> None
     proxy = view["proxy"]
     assert isinstance(proxy, dict)
     assert proxy["trustedHostHeaders"] == "host"
-    assert proxy["hosts"] == [
-        {"host": "mcp.example.com", "path": "/mcp", "endpoint": None, "scopes": []}
-    ]
+    (host,) = proxy["hosts"]
+    assert {key: host[key] for key in ("host", "path", "endpoint", "scopes")} == {
+        "host": "mcp.example.com",
+        "path": "/mcp",
+        "endpoint": None,
+        "scopes": [],
+    }
+    assert host["allowedEmailDomains"] == []
 
 
 def test_redacted_view_loads_back(tmp_path: Path) -> None:
@@ -1038,7 +1051,7 @@ def test_environment_secret_file_wins_over_the_files_secret(tmp_path: Path) -> N
         tmp_path, MINIMAL + PROVIDER, {"MCP_GATEKEEPER_PROVIDER__CLIENTSECRETFILE": str(secret)}
     )
     assert config.provider is not None
-    assert config.provider.client_secret.get_secret_value() == "mounted"
+    assert client_secret(config) == "mounted"
 
 
 def test_environment_secret_wins_over_the_files_secret_file(tmp_path: Path) -> None:
@@ -1046,10 +1059,44 @@ def test_environment_secret_wins_over_the_files_secret_file(tmp_path: Path) -> N
     text = MINIMAL + PROVIDER_WITHOUT_SECRET + "  clientSecretFile: /does/not/exist\n"
     config = load(tmp_path, text, {"MCP_GATEKEEPER_PROVIDER__CLIENTSECRET": "from-env"})
     assert config.provider is not None
-    assert config.provider.client_secret.get_secret_value() == "from-env"
+    assert client_secret(config) == "from-env"
 
 
 def test_python_style_keys_are_unknown(tmp_path: Path) -> None:
     """Only the documented camelCase names count; snake_case is a reported typo."""
     problem = only_problem(tmp_path, MINIMAL + "  trusted_host_headers: x-forwarded\n")
     assert problem.path == "proxy.trusted_host_headers"
+
+
+def test_without_a_provider_the_demo_login_needs_loopback(tmp_path: Path) -> None:
+    """The demo login signs anyone in, so it is refused unless the service listens on loopback."""
+    problems = problems_of(tmp_path, MINIMAL + "server:\n  host: 0.0.0.0\n")
+    assert sorted(paths_of(problems)) == ["provider.name", "server.host"]
+    assert "loopback" in problems[0].message
+    assert load(tmp_path, MINIMAL + "server:\n  host: '::1'\n").provider.name == "demo"
+
+
+def test_real_provider_may_listen_everywhere(tmp_path: Path) -> None:
+    """With a configured provider any listen address is fine."""
+    config = load(tmp_path, MINIMAL + PROVIDER + "server:\n  host: 0.0.0.0\n")
+    assert config.provider.name == "oidc"
+
+
+@pytest.mark.parametrize(
+    ("provider", "missing"),
+    [
+        ("name: oidc\n  clientID: x\n  clientSecret: y\n", ["provider.issuerURL"]),
+        ("name: google\n  clientID: x\n", ["provider.clientSecret"]),
+        ("name: demo\n", []),
+    ],
+    ids=["oidc-needs-issuer", "google-needs-secret", "demo-needs-nothing"],
+)
+def test_provider_requirements_name_each_field(
+    tmp_path: Path, provider: str, missing: list[str]
+) -> None:
+    """Each provider's required settings are reported field by field."""
+    text = MINIMAL + "provider:\n  " + provider
+    if not missing:
+        assert load(tmp_path, text).provider.name == "demo"
+        return
+    assert paths_of(problems_of(tmp_path, text)) == missing

@@ -56,13 +56,17 @@ async def test_metrics_pass_promtool_lint() -> None:
 async def test_startup_logs_effective_config_redacted(caplog: pytest.LogCaptureFixture) -> None:
     """The config is logged at start, with the client secret masked."""
     config = make_config()
-    config = config.model_copy(update={"provider": None})
     from mcp_gatekeeper.config import Config
 
     with_secret = Config.model_validate(
         {
             **config.model_dump(by_alias=True),
-            "provider": {"name": "oidc", "clientID": "id", "clientSecret": "hunter2-very-secret"},
+            "provider": {
+                "name": "oidc",
+                "issuerURL": "https://idp.example.test",
+                "clientID": "id",
+                "clientSecret": "hunter2-very-secret",
+            },
         }
     )
     caplog.set_level(logging.INFO)

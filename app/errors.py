@@ -1,7 +1,8 @@
 """Typed errors and the one place that turns them into responses.
 
 Machines get JSON (``{"error", "error_description"}``, RFC 6749 §5.2 shape); a browser gets a
-readable page from ``templates/error.html``. Nobody ever gets a stack trace or FastAPI's 422.
+readable page from ``templates/error.html``; an authorization error whose redirect URI is trusted
+goes back to the client as a redirect. Nobody ever gets a stack trace or FastAPI's 422.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from typing import ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .pages import render_page
+from .urls import add_query
 
 log = logging.getLogger(__name__)
+
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 class GatekeeperError(Exception):
@@ -45,23 +49,56 @@ class NotFound(GatekeeperError):
 _TITLES = {400: "Bad request", 404: "Not found", 405: "Method not allowed", 421: "Unknown host"}
 
 
+def error_page(status: int, title: str, error: str, description: str) -> Response:
+    page = render_page("error.html", title=title, error=error, description=description)
+    return HTMLResponse(page, status_code=status, headers={**NO_STORE, **page_security_headers()})
+
+
+def page_security_headers() -> dict[str, str]:
+    """Our pages are never framed (clickjacking) and load nothing from elsewhere."""
+    return {
+        # No form-action: browsers apply it to the redirect after the consent form too.
+        "Content-Security-Policy": (
+            "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; "
+            "frame-ancestors 'none'; base-uri 'none'"
+        ),
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+    }
+
+
 def error_response(request: Request, status: int, error: str, description: str) -> Response:
     if "text/html" in request.headers.get("accept", ""):
-        page = render_page(
-            "error.html", title=_TITLES.get(status, "Error"), error=error, description=description
-        )
-        return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
+        return error_page(status, _TITLES.get(status, "Error"), error, description)
     return JSONResponse(
-        {"error": error, "error_description": description},
-        status_code=status,
-        headers={"Cache-Control": "no-store"},
+        {"error": error, "error_description": description}, status_code=status, headers=NO_STORE
     )
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    # Imported here: the OAuth errors build on GatekeeperError above.
+    from .oauth.errors import AuthorizationRedirect, BrowserError, InvalidClient
+
     async def gatekeeper_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatekeeperError)
-        return error_response(request, exc.status, exc.error, exc.description)
+        if isinstance(exc, BrowserError):
+            return error_page(exc.status, exc.title, exc.error, exc.description)
+        response = error_response(request, exc.status, exc.error, exc.description)
+        if isinstance(exc, InvalidClient) and request.headers.get(
+            "authorization", ""
+        ).lower().startswith("basic "):
+            response.headers["WWW-Authenticate"] = 'Basic realm="mcp-gatekeeper"'
+        return response
+
+    async def authorization_redirect(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AuthorizationRedirect)
+        params = {"error": exc.error.error, "error_description": exc.error.description}
+        if exc.target.state is not None:
+            params["state"] = exc.target.state
+        params["iss"] = exc.target.issuer
+        location = add_query(exc.target.redirect_uri, params)
+        return RedirectResponse(location, status_code=303, headers=NO_STORE)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -76,6 +113,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, 500, "server_error", "Something went wrong on our side")
 
     app.add_exception_handler(GatekeeperError, gatekeeper_error)
+    app.add_exception_handler(AuthorizationRedirect, authorization_redirect)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected_error)

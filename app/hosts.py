@@ -11,10 +11,7 @@ from dataclasses import dataclass
 
 from .config import Config, HostConfig
 from .config.model import is_loopback, split_host
-
-PRM_PATH = "/.well-known/oauth-protected-resource"
-OPENID_CONFIGURATION_PATH = "/.well-known/openid-configuration"
-JWKS_PATH = "/openid/v1/jwks"
+from .paths import JWKS_PATH, PRM_PATH
 
 
 def scheme_for(host: str) -> str:

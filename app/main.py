@@ -8,37 +8,32 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
+import httpx
 from fastapi import FastAPI
 
 from . import __version__
 from .config import Config, redacted
-from .discovery import openid, protected_resource
+from .discovery import authorization_server, protected_resource
 from .errors import install_error_handlers
-from .forward_auth import AUTHENTICATE_PATH, authenticate_routes, build_authenticator
-from .hosts import JWKS_PATH, OPENID_CONFIGURATION_PATH, PRM_PATH, HostRegistry
+from .forward_auth import authenticate_routes, build_authenticator
+from .hosts import HostRegistry
 from .keys import KeyManager, SigningKey, generate_signing_key
+from .oauth import authorize, callback, consent, registration, revoke, token
+from .oauth.clients.metadata_documents import MetadataDocuments
+from .oauth.clients.registry import ClientRegistry
+from .oauth.context import OAuthContext
 from .ops import health
 from .ops.audit import RateLimitedAudit, audit
 from .ops.metrics import Metrics
 from .ops.middleware import ObservabilityMiddleware
+from .paths import EXACT_ROUTES, PREFIX_ROUTES
+from .providers import IdentityProvider
+from .providers.registry import build_provider
 from .state import AppState
 from .store import MemoryStore, Store
 from .tokens import RevocationList
 
 log = logging.getLogger("mcp_gatekeeper")
-
-EXACT_ROUTES = frozenset(
-    {
-        AUTHENTICATE_PATH,
-        PRM_PATH,
-        OPENID_CONFIGURATION_PATH,
-        JWKS_PATH,
-        health.HEALTHZ_PATH,
-        health.READYZ_PATH,
-        health.METRICS_PATH,
-    }
-)
-PREFIX_ROUTES = (AUTHENTICATE_PATH + "/", PRM_PATH + "/")
 
 
 def create_app(
@@ -47,6 +42,7 @@ def create_app(
     store: Store | None = None,
     clock: Callable[[], float] = time.time,
     generate_key: Callable[[float], SigningKey] = generate_signing_key,
+    provider: IdentityProvider | None = None,
 ) -> FastAPI:
     store = store if store is not None else MemoryStore(clock=clock)
     metrics = Metrics()
@@ -72,6 +68,25 @@ def create_app(
         config, hosts, keys, revocations, metrics, deny_audit, clock
     )
     state = AppState(config, hosts, store, keys, metrics, revocations, clock)
+    # One client for every call to the identity provider: connection reuse, bounded waits.
+    upstream_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+    documents = (
+        MetadataDocuments(config.clients.metadata_documents, clock=clock)
+        if config.clients.metadata_documents.enabled
+        else None
+    )
+    oauth = OAuthContext(
+        config=config,
+        hosts=hosts,
+        store=store,
+        keys=keys,
+        clients=ClientRegistry(
+            store, config.clients, config.proxy.allowed_redirect_urls, documents, clock
+        ),
+        provider=provider or build_provider(config.provider, upstream_http, clock),
+        revocations=revocations,
+        clock=clock,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -91,6 +106,9 @@ def create_app(
             rotation.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await rotation
+            await upstream_http.aclose()
+            if documents is not None:
+                await documents.aclose()
 
     app = FastAPI(
         title="mcp-gatekeeper",
@@ -101,10 +119,13 @@ def create_app(
         openapi_url=None,
     )
     app.state.gatekeeper = state
+    app.state.oauth = oauth
     # First in the routing table: the hot path should not be matched against every other route.
     app.router.routes[:0] = authenticate_routes(authenticator)
     app.include_router(protected_resource.router)
-    app.include_router(openid.router)
+    app.include_router(authorization_server.router)
+    for flow in (authorize, callback, consent, token, registration, revoke):
+        app.include_router(flow.router)
     app.include_router(health.router)
     install_error_handlers(app)
     app.add_middleware(

@@ -1,10 +1,13 @@
 """The server under test for ``bench/authenticate.py``: one uvicorn worker in its own process.
 
-Usage: ``python bench/server.py [--cache-size N] [--pool N]``. It binds ``127.0.0.1:0``, runs the
-app's lifespan, mints tokens through the library API (there is no HTTP minting endpoint) and
-prints ONE JSON line on stdout::
+Usage: ``python bench/server.py [--cache-size N] [--pool N --pool-file PATH]``. It binds
+``127.0.0.1:0``, runs the app's lifespan, mints tokens through the library API (there is no HTTP
+minting endpoint) and prints ONE JSON line on stdout::
 
-    {"port": ..., "pid": ..., "host": ..., "cached_token": "...", "pool": ["...", ...], ...}
+    {"port": ..., "pid": ..., "host": ..., "cached_token": "...", "pool_file": ..., ...}
+
+``--pool N --pool-file PATH`` also writes N distinct tokens to PATH, one per line (the cache-miss
+workload), without keeping them in the server's memory.
 
 then serves. Afterwards it reads commands on stdin, one per line, and answers each with one JSON
 line on stdout. These are bench-only hooks, not HTTP endpoints of the app:
@@ -27,7 +30,8 @@ import socket
 import sys
 import time
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import uvicorn
 from jwt.api_jws import PyJWS
@@ -79,14 +83,19 @@ def build_config(cache_size: int, log_level: str) -> Config:
     )
 
 
-def mint(state: AppState, count: int) -> list[str]:
+def mint(state: AppState, count: int, out: IO[str] | None = None) -> list[str]:
+    """``count`` fresh tokens (distinct ``jti``): returned, or written one per line to ``out``.
+
+    Writing them out keeps them out of the server's memory: the RSS measured is the service's.
+    """
     host = state.hosts.get(BENCH_HOST)
     if host is None:
         raise RuntimeError(f"{BENCH_HOST} is not configured")
     ring = state.keys.ring
     now = time.time()
-    return [
-        mint_access_token(
+    tokens = []
+    for _ in range(count):
+        token = mint_access_token(
             ring,
             host,
             IDENTITY,
@@ -94,9 +103,12 @@ def mint(state: AppState, count: int) -> list[str]:
             client_id="bench-client",
             now=now,
             lifetime=timedelta(hours=1),
-        )
-        for _ in range(count)
-    ]
+        ).token
+        if out is None:
+            tokens.append(token)
+        else:
+            out.write(token + "\n")
+    return tokens
 
 
 def reply(payload: dict[str, Any]) -> None:
@@ -181,15 +193,18 @@ async def run(
             serving.result()
             raise RuntimeError("uvicorn stopped before it started")
         await asyncio.sleep(0.01)
-    tokens = mint(state, 1 + args.pool)
+    if args.pool_file is not None:
+        with Path(args.pool_file).open("w") as out:
+            mint(state, args.pool, out)
     reply(
         {
             "port": sock.getsockname()[1],
             "pid": os.getpid(),
             "host": BENCH_HOST,
             "cache_size": args.cache_size,
-            "cached_token": tokens[0],
-            "pool": tokens[1:],
+            "cached_token": mint(state, 1)[0],
+            "pool_file": args.pool_file,
+            "pool_size": args.pool if args.pool_file else 0,
         }
     )
     control = asyncio.create_task(commands(server, state, counter))
@@ -203,6 +218,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-size", type=int, default=256, help="tokens.verifyCacheSize")
     parser.add_argument("--pool", type=int, default=0, help="distinct tokens for the miss path")
+    parser.add_argument("--pool-file", help="where to write the pool, one token per line")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     args = parser.parse_args()
 

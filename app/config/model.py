@@ -184,6 +184,21 @@ class TokensConfig(StrictModel):
     key_rotation_interval: Duration = Field(timedelta(hours=1), alias="keyRotationInterval")
     clock_skew: Duration = Field(timedelta(seconds=30), alias="clockSkew")
     verify_cache_size: int = Field(100_000, ge=0, alias="verifyCacheSize")
+    refresh_token_ttl: Duration = Field(
+        timedelta(days=30), alias="refreshTokenTTL", description="Unused refresh tokens expire"
+    )
+    max_session_age: Duration = Field(
+        timedelta(days=30), alias="maxSessionAge", description="A login's refreshes end then"
+    )
+    recheck_interval: Duration = Field(
+        timedelta(minutes=15),
+        alias="recheckInterval",
+        description="How often a refresh asks the identity provider about the user again",
+    )
+    authorization_code_ttl: Duration = Field(timedelta(seconds=60), alias="authorizationCodeTTL")
+    login_timeout: Duration = Field(
+        timedelta(minutes=10), alias="loginTimeout", description="Time to log in at the IdP (MFA)"
+    )
 
     @model_validator(mode="after")
     def _positive(self) -> TokensConfig:
@@ -193,7 +208,39 @@ class TokensConfig(StrictModel):
             raise ValueError("keyRotationInterval must be at least 1m")
         if self.clock_skew > timedelta(minutes=5):
             raise ValueError("clockSkew above 5m weakens expiry; fix the clocks instead")
+        if not timedelta(seconds=10) <= self.authorization_code_ttl <= timedelta(minutes=10):
+            raise ValueError("authorizationCodeTTL must be between 10s and 10m (OAuth 2.1: short)")
+        if self.login_timeout < timedelta(minutes=1):
+            raise ValueError("loginTimeout under 1m leaves no time for MFA")
         return self
+
+
+class MetadataDocumentsConfig(StrictModel):
+    """Client ID Metadata Documents: ``client_id`` is an https URL the service fetches."""
+
+    enabled: bool = True
+    allow_private_addresses: bool = Field(
+        False,
+        alias="allowPrivateAddresses",
+        description="Allow fetching from loopback/private networks (SSRF risk; tests only)",
+    )
+    timeout: Duration = Field(timedelta(seconds=5))
+    max_bytes: int = Field(5120, ge=512, le=1_048_576, alias="maxBytes")
+    ca_file: str | None = Field(None, alias="caFile", description="Extra CA bundle (PEM)")
+
+
+class ClientsConfig(StrictModel):
+    """Dynamic client registration (RFC 7591) and client metadata documents."""
+
+    registration_enabled: bool = Field(True, alias="registrationEnabled")
+    registrations_per_minute: float = Field(30.0, gt=0, alias="registrationsPerMinute")
+    client_ttl: Duration = Field(
+        timedelta(days=90), alias="clientTTL", description="Unused clients are forgotten"
+    )
+    metadata_documents: MetadataDocumentsConfig = Field(
+        default_factory=lambda: MetadataDocumentsConfig.model_validate({}),
+        alias="metadataDocuments",
+    )
 
 
 class ServerConfig(StrictModel):
@@ -213,6 +260,7 @@ class Config(StrictModel):
     )
     proxy: ProxyConfig
     tokens: TokensConfig = Field(default_factory=TokensConfig)
+    clients: ClientsConfig = Field(default_factory=lambda: ClientsConfig.model_validate({}))
     server: ServerConfig = Field(default_factory=ServerConfig)
 
     @model_validator(mode="after")

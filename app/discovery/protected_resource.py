@@ -12,7 +12,8 @@ from pydantic import BaseModel
 
 from ..cors import PUBLIC_CORS, preflight
 from ..errors import MisdirectedRequest, NotFound
-from ..hosts import PRM_PATH, McpHost
+from ..hosts import McpHost
+from ..paths import PRM_PATH
 from ..state import StateDep
 
 router = APIRouter()

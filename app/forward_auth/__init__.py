@@ -10,8 +10,9 @@ from ..config import Config
 from ..hosts import HostRegistry
 from ..keys import KeyManager
 from ..ops.metrics import Metrics
+from ..paths import AUTHENTICATE_PATH
 from ..tokens import RevocationList, TokenVerifier
-from .authenticator import AUTHENTICATE_PATH, Authenticator, DenyAudit
+from .authenticator import Authenticator, DenyAudit
 from .identity import IdentityRenderer
 from .original_request import OriginalRequestReader, identity_header_names
 from .responses import make_answer

@@ -30,7 +30,6 @@ from .responses import (
 
 log = logging.getLogger(__name__)
 
-AUTHENTICATE_PATH = "/authenticate"
 DenyAudit = Callable[..., None]
 
 

@@ -6,11 +6,8 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ..paths import HEALTHZ_PATH, METRICS_PATH, READYZ_PATH
 from ..state import StateDep
-
-HEALTHZ_PATH = "/healthz"
-READYZ_PATH = "/readyz"
-METRICS_PATH = "/metrics"
 
 router = APIRouter()
 

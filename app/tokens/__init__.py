@@ -1,7 +1,7 @@
 """Access tokens: claims, minting, verification with its cache, and revocation."""
 
 from .claims import AccessClaims, Identity
-from .issue import mint_access_token
+from .issue import IssuedToken, mint_access_token
 from .revocation import RevocationList
 from .verify import InvalidToken, TokenVerifier, Verified
 
@@ -9,6 +9,7 @@ __all__ = [
     "AccessClaims",
     "Identity",
     "InvalidToken",
+    "IssuedToken",
     "RevocationList",
     "TokenVerifier",
     "Verified",

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import jwt
 
 from ..hosts import McpHost
 from ..keys import ALGORITHM, KeyRing
 from .claims import TOKEN_TYPE, Identity
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    jti: str
+    expires_at: int
+    #: The claims, for the audit log (never the token itself).
+    claims: dict[str, Any]
 
 
 def mint_access_token(
@@ -21,10 +32,12 @@ def mint_access_token(
     client_id: str,
     now: float,
     lifetime: timedelta,
-) -> str:
+) -> IssuedToken:
     """A token for exactly one MCP host: ``aud`` is that host's canonical resource."""
     issued_at = int(now)
-    claims = {
+    expires_at = issued_at + int(lifetime.total_seconds())
+    jti = secrets.token_urlsafe(16)
+    claims: dict[str, Any] = {
         "iss": host.issuer,
         "aud": host.resource,
         "sub": identity.subject,
@@ -36,10 +49,11 @@ def mint_access_token(
         "client_id": client_id,
         "iat": issued_at,
         "nbf": issued_at,
-        "exp": issued_at + int(lifetime.total_seconds()),
-        "jti": secrets.token_urlsafe(16),
+        "exp": expires_at,
+        "jti": jti,
     }
     key = ring.current
-    return jwt.encode(
+    token = jwt.encode(
         claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": TOKEN_TYPE}
     )
+    return IssuedToken(token, jti, expires_at, claims)

@@ -7,15 +7,8 @@ from typing import Any
 import pytest
 
 from mcp_gatekeeper.config import Config
-from mcp_gatekeeper.hosts import (
-    JWKS_PATH,
-    OPENID_CONFIGURATION_PATH,
-    PRM_PATH,
-    HostRegistry,
-    McpHost,
-    normalise_host,
-    scheme_for,
-)
+from mcp_gatekeeper.hosts import HostRegistry, McpHost, normalise_host, scheme_for
+from mcp_gatekeeper.paths import JWKS_PATH, OPENID_CONFIGURATION_PATH, PRM_PATH
 
 
 def registry(*hosts: dict[str, Any], issuer: str | None = None) -> HostRegistry:

@@ -137,7 +137,7 @@ async def test_jwks_keys_verify_minted_tokens() -> None:
         client_id="c",
         now=clock(),
         lifetime=timedelta(hours=1),
-    )
+    ).token
     jwk_set = jwt.PyJWKSet.from_dict(keys.ring.jwks())
     kid = jwt.get_unverified_header(token)["kid"]
     signing = next(key for key in jwk_set.keys if key.key_id == kid)

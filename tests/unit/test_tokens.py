@@ -58,7 +58,7 @@ class World:
             now=self.clock(),
             lifetime=timedelta(hours=1),
             **overrides,
-        )
+        ).token
 
     def claims(self, target: Any = A) -> dict[str, Any]:
         return jwt.decode(self.mint(target), options={"verify_signature": False})

@@ -1,0 +1,91 @@
+"""RFC 8414 authorization-server metadata, served identically as OIDC discovery, and the JWKS.
+
+MCP clients try ``/.well-known/oauth-authorization-server`` then
+``/.well-known/openid-configuration`` for a root issuer (MCP spec A2), and MUST reject a
+document whose ``issuer`` is not byte-identical to the one they looked up (2026-07-28), so the
+issuer string comes from configuration and is the same everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from ..cors import PUBLIC_CORS, preflight
+from ..errors import MisdirectedRequest
+from ..keys import ALGORITHM
+from ..oauth.clients.models import GRANT_TYPES, SUPPORTED_AUTH_METHODS
+from ..oauth.scopes import OFFLINE_ACCESS
+from ..paths import (
+    AS_METADATA_PATH,
+    AUTHORIZE_PATH,
+    JWKS_PATH,
+    OPENID_CONFIGURATION_PATH,
+    REGISTER_PATH,
+    REVOKE_PATH,
+    TOKEN_PATH,
+)
+from ..state import StateDep
+
+router = APIRouter()
+CACHE = {"Cache-Control": "public, max-age=300"}
+
+
+def _issuer(request: Request, state: StateDep) -> str:
+    issuer = state.hosts.issuer_for(request.headers.get("host"))
+    if issuer is None:
+        raise MisdirectedRequest("This host is not a configured MCP host or issuer")
+    return issuer
+
+
+def metadata(issuer: str, state: StateDep) -> dict[str, Any]:
+    scopes: list[str] = []
+    for host in state.hosts.hosts:
+        if host.issuer == issuer:
+            scopes += [scope for scope in host.scopes if scope not in scopes]
+    config = state.config
+    document: dict[str, Any] = {
+        "issuer": issuer,
+        "authorization_endpoint": issuer + AUTHORIZE_PATH,
+        "token_endpoint": issuer + TOKEN_PATH,
+        "revocation_endpoint": issuer + REVOKE_PATH,
+        "jwks_uri": issuer + JWKS_PATH,
+        "scopes_supported": [*scopes, OFFLINE_ACCESS],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": list(GRANT_TYPES),
+        "token_endpoint_auth_methods_supported": list(SUPPORTED_AUTH_METHODS),
+        "revocation_endpoint_auth_methods_supported": list(SUPPORTED_AUTH_METHODS),
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
+        "client_id_metadata_document_supported": config.clients.metadata_documents.enabled,
+        # Required members of OIDC discovery; no ID tokens are issued to MCP clients.
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [ALGORITHM],
+    }
+    if config.clients.registration_enabled:
+        document["registration_endpoint"] = issuer + REGISTER_PATH
+    return document
+
+
+@router.get(AS_METADATA_PATH)
+@router.get(OPENID_CONFIGURATION_PATH)
+def authorization_server_metadata(request: Request, state: StateDep) -> Response:
+    document = metadata(_issuer(request, state), state)
+    return JSONResponse(document, headers={**PUBLIC_CORS, **CACHE})
+
+
+@router.get(JWKS_PATH)
+def jwks(request: Request, state: StateDep) -> Response:
+    _issuer(request, state)
+    # Short max-age: the next key is published a whole rotation interval before it signs.
+    return JSONResponse(state.keys.ring.jwks(), headers={**PUBLIC_CORS, **CACHE})
+
+
+@router.options(AS_METADATA_PATH)
+@router.options(OPENID_CONFIGURATION_PATH)
+@router.options(JWKS_PATH)
+def discovery_preflight() -> Response:
+    return preflight("GET, OPTIONS")

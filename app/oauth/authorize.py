@@ -1,0 +1,164 @@
+"""GET /authorize (OAuth 2.1 §4.1.1, RFC 7636, RFC 8707, RFC 9207).
+
+Order matters: the client and its redirect URI are checked first and failures are shown as a
+page, never redirected (an unchecked redirect URI is an open redirector). Every later error goes
+back to the client's redirect URI with ``error``, ``state`` and ``iss``.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+
+from ..errors import NO_STORE, MisdirectedRequest
+from ..paths import AUTHORIZE_PATH, CALLBACK_PATH
+from ..providers import ProviderError
+from .browser import bind_browser
+from .clients.metadata_documents import UnusableMetadataDocument
+from .clients.models import RegisteredClient
+from .clients.redirect_uris import matches
+from .context import OAuthContext, OAuthDep
+from .errors import (
+    AuthorizationRedirect,
+    BrowserError,
+    InvalidRequest,
+    InvalidTarget,
+    OAuthError,
+    RedirectTarget,
+    TemporarilyUnavailable,
+    UnsupportedResponseType,
+)
+from .hashing import secret_key
+from .pkce import is_valid_challenge
+from .records import AuthorizationRequest, LoginTransaction
+from .scopes import requested_scopes
+
+LOGINS = "logins"
+router = APIRouter()
+
+
+def issuer_of(request: Request, oauth: OAuthContext) -> str:
+    issuer = oauth.hosts.issuer_for(request.headers.get("host"))
+    if issuer is None:
+        raise MisdirectedRequest("This host is not a configured MCP host or issuer")
+    return issuer
+
+
+def single(request: Request, name: str) -> str | None:
+    """A parameter given at most once (RFC 6749 §3.1: repeated parameters are an error)."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise InvalidRequest(f"{name} is given more than once")
+    return values[0] if values else None
+
+
+async def _client(oauth: OAuthContext, client_id: str | None) -> RegisteredClient:
+    if not client_id:
+        raise BrowserError("The request names no client (client_id is missing).")
+    try:
+        client = await oauth.clients.get(client_id)
+    except UnusableMetadataDocument as exc:
+        raise BrowserError(f"The client's metadata document cannot be used: {exc.reason}") from None
+    except OAuthError as exc:
+        raise BrowserError(
+            f"The client's metadata document is not acceptable: {exc.description}"
+        ) from None
+    if client is None:
+        raise BrowserError(
+            "This MCP client is not registered here (it may have been removed). "
+            "Remove the server from your MCP client and add it again."
+        )
+    return client
+
+
+def _redirect_uri(client: RegisteredClient, requested: str | None) -> str:
+    registered = client.metadata.redirect_uris
+    if requested is None:
+        if len(registered) == 1:
+            return registered[0]
+        raise BrowserError("The request has no redirect_uri and the client registered several.")
+    if not any(matches(uri, requested) for uri in registered):
+        raise BrowserError(
+            f"The redirect address {requested!r} is not one this client registered, "
+            "so you are not sent there."
+        )
+    return requested
+
+
+async def validate(request: Request, oauth: OAuthContext, issuer: str) -> AuthorizationRequest:
+    try:
+        client = await _client(oauth, single(request, "client_id"))
+        redirect_uri = _redirect_uri(client, single(request, "redirect_uri"))
+        state = single(request, "state")
+    except InvalidRequest as exc:
+        raise BrowserError(exc.description) from None
+    target = RedirectTarget(redirect_uri, state, issuer)
+    try:
+        return _validate_rest(request, oauth, issuer, client, target)
+    except OAuthError as exc:
+        raise AuthorizationRedirect(exc, target) from None
+
+
+def _validate_rest(
+    request: Request,
+    oauth: OAuthContext,
+    issuer: str,
+    client: RegisteredClient,
+    target: RedirectTarget,
+) -> AuthorizationRequest:
+    if single(request, "response_type") != "code":
+        raise UnsupportedResponseType("response_type must be code")
+    challenge = single(request, "code_challenge")
+    if not challenge or not is_valid_challenge(challenge):
+        raise InvalidRequest("PKCE is required: send a code_challenge (S256)")
+    if single(request, "code_challenge_method") != "S256":
+        raise InvalidRequest("code_challenge_method must be S256")
+    resource = single(request, "resource") or _default_resource(request, oauth)
+    host = oauth.host_for_resource(resource.rstrip("/"))
+    if host is None or host.issuer != issuer:
+        raise InvalidTarget(f"{resource!r} is not an MCP server this authorization server serves")
+    return AuthorizationRequest(
+        issuer=issuer,
+        client_id=client.client_id,
+        redirect_uri=target.redirect_uri,
+        state=target.state,
+        code_challenge=challenge,
+        resource=host.resource,
+        scopes=requested_scopes(single(request, "scope"), host),
+    )
+
+
+def _default_resource(request: Request, oauth: OAuthContext) -> str:
+    """Clients before MCP 2025-06-18 send no ``resource``: the host they came in on is meant."""
+    host = oauth.hosts.get(request.headers.get("host"))
+    if host is None:
+        raise InvalidTarget("resource is required on this authorization server")
+    return host.resource
+
+
+@router.get(AUTHORIZE_PATH)
+async def authorize(request: Request, oauth: OAuthDep) -> Response:
+    issuer = issuer_of(request, oauth)
+    authorization = await validate(request, oauth, issuer)
+    state = secrets.token_urlsafe(32)
+    try:
+        login = await oauth.provider.begin(callback_url=issuer + CALLBACK_PATH, state=state)
+    except ProviderError as exc:
+        target = RedirectTarget(authorization.redirect_uri, authorization.state, issuer)
+        raise AuthorizationRedirect(
+            TemporarilyUnavailable(f"The identity provider cannot be reached: {exc}"), target
+        ) from None
+    response = RedirectResponse(login.url, status_code=303, headers=NO_STORE)
+    timeout = oauth.config.tokens.login_timeout.total_seconds()
+    transaction = LoginTransaction(
+        request=authorization,
+        browser=bind_browser(response, issuer, int(timeout)),
+        provider_secrets=dict(login.secrets),
+        started_at=oauth.clock(),
+    )
+    await oauth.store.put(
+        LOGINS, secret_key(state), transaction.model_dump_json().encode(), timeout
+    )
+    return response

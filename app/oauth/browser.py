@@ -1,0 +1,45 @@
+"""Binding a login to the browser that started it.
+
+The ``state`` sent to the identity provider could be replayed from another browser (login CSRF,
+session fixation); a random cookie set at /authorize and checked at /callback and /consent ties
+the flow to one browser. Each login gets its own cookie name, so two logins in two tabs do not
+clobber each other. On https the cookie is ``__Host-`` prefixed and ``Secure``; on http loopback
+the prefix and ``Secure`` are dropped, since browsers discard ``Secure`` cookies over http.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from fastapi import Request, Response
+from pydantic import BaseModel
+
+from .hashing import secret_key
+
+
+class BrowserBinding(BaseModel):
+    cookie: str
+    value_hash: str
+    secure: bool
+
+
+def bind_browser(response: Response, issuer: str, max_age: int) -> BrowserBinding:
+    secure = issuer.startswith("https://")
+    name = ("__Host-" if secure else "") + "mcpgk-login-" + secrets.token_hex(8)
+    value = secrets.token_urlsafe(32)
+    response.set_cookie(
+        name, value, max_age=max_age, path="/", secure=secure, httponly=True, samesite="lax"
+    )
+    return BrowserBinding(cookie=name, value_hash=secret_key(value), secure=secure)
+
+
+def browser_matches(request: Request, binding: BrowserBinding) -> bool:
+    value = request.cookies.get(binding.cookie)
+    return value is not None and hmac.compare_digest(secret_key(value), binding.value_hash)
+
+
+def forget_browser(response: Response, binding: BrowserBinding) -> None:
+    response.delete_cookie(
+        binding.cookie, path="/", secure=binding.secure, httponly=True, samesite="lax"
+    )

@@ -1,0 +1,96 @@
+"""GET /callback: the identity provider sends the browser back here after the login.
+
+The ``state`` is single use and must come with the cookie of the browser that started the login.
+The user is then checked against the access policy (instance and host) before the approval step.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+
+from ..errors import NO_STORE, NotFound, page_security_headers
+from ..ops.audit import audit
+from ..pages import render_page
+from ..paths import CALLBACK_PATH, DEMO_LOGIN_PATH
+from ..providers import LoginDenied, ProviderError
+from ..providers.demo import DEMO_CODE
+from .authorize import LOGINS, issuer_of
+from .browser import browser_matches
+from .consent import ask_consent
+from .context import OAuthContext, OAuthDep
+from .errors import AccessDenied, AuthorizationRedirect, BrowserError, LoginRefused, RedirectTarget
+from .hashing import secret_key
+from .policy import refusal
+from .records import LoginTransaction, User
+
+router = APIRouter()
+
+
+async def _login(request: Request, oauth: OAuthContext, issuer: str) -> LoginTransaction:
+    state = request.query_params.get("state")
+    raw = await oauth.store.get(LOGINS, secret_key(state)) if state else None
+    if state is None or raw is None:
+        raise BrowserError(
+            "This sign-in has expired or was already completed. Start again from your MCP client."
+        )
+    login = LoginTransaction.model_validate_json(raw)
+    if login.request.issuer != issuer or not browser_matches(request, login.browser):
+        raise BrowserError(
+            "This sign-in was started in another browser (or its cookie was blocked). "
+            "Start again from your MCP client in this browser."
+        )
+    # Single use, and only now: a stranger holding the state must not be able to burn it.
+    await oauth.store.delete(LOGINS, secret_key(state))
+    return login
+
+
+@router.get(CALLBACK_PATH)
+async def callback(request: Request, oauth: OAuthDep) -> Response:
+    issuer = issuer_of(request, oauth)
+    login = await _login(request, oauth, issuer)
+    authorization = login.request
+    target = RedirectTarget(authorization.redirect_uri, authorization.state, issuer)
+    fields = {"client_id": authorization.client_id, "resource": authorization.resource}
+    if "error" in request.query_params:
+        upstream = request.query_params.get("error", "")[:64]
+        audit("login_denied", reason=f"identity provider answered {upstream}", **fields)
+        raise AuthorizationRedirect(
+            AccessDenied("The sign-in at the identity provider did not complete"), target
+        )
+    try:
+        identity = await oauth.provider.complete(
+            callback_url=issuer + CALLBACK_PATH,
+            params=dict(request.query_params),
+            secrets=login.provider_secrets,
+        )
+    except LoginDenied as exc:
+        audit("login_denied", reason=exc.reason, **fields)
+        raise LoginRefused(exc.reason) from None
+    except ProviderError as exc:
+        audit("login_failed", reason=str(exc), **fields)
+        raise BrowserError(f"The identity provider did not answer as expected: {exc}") from None
+    host = oauth.host_for_resource(authorization.resource)
+    policies = [oauth.config.provider] + ([host.config] if host else [])
+    reason = refusal(identity, policies)
+    if reason is not None:
+        audit("login_denied", reason=reason, sub=identity.subject, email=identity.email, **fields)
+        raise LoginRefused(f"Signed in as {identity.email}, but {reason}.")
+    audit("login_allowed", sub=identity.subject, email=identity.email, **fields)
+    return await ask_consent(oauth, authorization, User.from_upstream(identity), login.browser)
+
+
+@router.get(DEMO_LOGIN_PATH)
+async def demo_login(request: Request, oauth: OAuthDep) -> Response:
+    """The demo provider's login page: one button that signs in the fixed demo user."""
+    if oauth.config.provider.name != "demo":
+        raise NotFound("There is no demo login on this server")
+    issuer_of(request, oauth)
+    page = render_page(
+        "demo_login.html",
+        title="Demo sign-in",
+        action=CALLBACK_PATH,
+        state=request.query_params.get("state", ""),
+        code=DEMO_CODE,
+    )
+    return HTMLResponse(page, headers={**NO_STORE, **page_security_headers()})

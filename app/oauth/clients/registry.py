@@ -1,0 +1,136 @@
+"""The clients we know: registered here (RFC 7591), or described by a Client ID Metadata
+Document (``client_id`` is an https URL, fetched on demand; see ``metadata_documents.py``)."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from ...config.model import ClientsConfig
+from ...store import Store
+from ..errors import InvalidClientMetadata, InvalidRedirectUri, SlowDown
+from ..hashing import secret_key
+from .models import GRANT_TYPES, SUPPORTED_AUTH_METHODS, ClientMetadata, RegisteredClient
+from .redirect_uris import registration_problem
+
+NAMESPACE = "clients"
+log = logging.getLogger(__name__)
+
+
+class MetadataDocumentSource(Protocol):
+    async def get(self, url: str) -> ClientMetadata:
+        """The validated document at ``url``, or ``UnusableMetadataDocument``."""
+        ...
+
+
+def is_metadata_document_id(client_id: str) -> bool:
+    return client_id.startswith("https://")
+
+
+class ClientRegistry:
+    def __init__(
+        self,
+        store: Store,
+        config: ClientsConfig,
+        allowed_redirect_urls: list[str],
+        documents: MetadataDocumentSource | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._config = config
+        self._allowed = allowed_redirect_urls
+        self._documents = documents
+        self._clock = clock
+        self._tokens = float(config.registrations_per_minute)
+        self._refilled = clock()
+
+    async def register(self, raw: object) -> tuple[RegisteredClient, str | None]:
+        """Validate and store a client; returns it with its secret (if it has one)."""
+        self._take_registration_token()
+        try:
+            metadata = ClientMetadata.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "body"
+            raise InvalidClientMetadata(f"{field}: {first['msg']}") from None
+        self.check_metadata(metadata)
+        client_id = secrets.token_urlsafe(24)
+        public = metadata.token_endpoint_auth_method == "none"  # noqa: S105
+        secret = None if public else secrets.token_urlsafe(32)
+        client = RegisteredClient(
+            client_id=client_id,
+            client_secret_hash=secret_key(secret) if secret else None,
+            client_id_issued_at=int(self._clock()),
+            metadata=metadata,
+        )
+        await self.save(client)
+        return client, secret
+
+    def check_metadata(self, metadata: ClientMetadata) -> None:
+        """The rules every client must meet, registered or described by a document."""
+        for uri in metadata.redirect_uris:
+            problem = registration_problem(uri, self._allowed)
+            if problem:
+                raise InvalidRedirectUri(f"redirect URI {uri!r} {problem}")
+        if metadata.token_endpoint_auth_method not in SUPPORTED_AUTH_METHODS:
+            raise InvalidClientMetadata(
+                "token_endpoint_auth_method must be one of " + ", ".join(SUPPORTED_AUTH_METHODS)
+            )
+        if "authorization_code" not in metadata.grant_types:
+            raise InvalidClientMetadata("grant_types must include authorization_code")
+        unknown = set(metadata.grant_types) - set(GRANT_TYPES)
+        if unknown:
+            raise InvalidClientMetadata(f"unsupported grant_types: {', '.join(sorted(unknown))}")
+        if metadata.response_types != ["code"]:
+            raise InvalidClientMetadata('response_types must be ["code"]')
+
+    async def save(self, client: RegisteredClient) -> None:
+        ttl = self._config.client_ttl.total_seconds()
+        await self._store.put(NAMESPACE, client.client_id, client.model_dump_json().encode(), ttl)
+
+    async def get(self, client_id: str) -> RegisteredClient | None:
+        """A registered client, or the client a metadata document describes; ``None`` if neither.
+
+        ``UnusableMetadataDocument`` propagates: the caller says why the document was refused.
+        """
+        if is_metadata_document_id(client_id) and self._documents is not None:
+            metadata = await self._documents.get(client_id)
+            self.check_metadata(metadata)
+            return RegisteredClient(
+                client_id=client_id,
+                client_id_issued_at=int(self._clock()),
+                metadata=metadata,
+                from_metadata_document=True,
+            )
+        if len(client_id) > 200:
+            return None
+        stored = await self._store.get(NAMESPACE, client_id)
+        return RegisteredClient.model_validate_json(stored) if stored else None
+
+    async def delete(self, client_id: str) -> bool:
+        found = await self._store.pop(NAMESPACE, client_id)
+        return found is not None
+
+    @staticmethod
+    def secret_matches(client: RegisteredClient, secret: str) -> bool:
+        if client.client_secret_hash is None:
+            return False
+        return hmac.compare_digest(secret_key(secret), client.client_secret_hash)
+
+    def _take_registration_token(self) -> None:
+        """A token bucket: registration is unauthenticated, so it must not fill the store."""
+        now = self._clock()
+        rate = self._config.registrations_per_minute / 60.0
+        self._tokens = min(
+            self._config.registrations_per_minute, self._tokens + (now - self._refilled) * rate
+        )
+        self._refilled = now
+        if self._tokens < 1:
+            raise SlowDown("Too many client registrations; try again in a minute")
+        self._tokens -= 1

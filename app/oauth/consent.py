@@ -1,0 +1,129 @@
+"""The approval step: the signed-in user approves this client before any code is issued.
+
+This is the confused-deputy guard of the MCP spec (A12): we log users in with one static
+upstream client for every dynamically registered MCP client, so without it an attacker's client
+could ride on a victim's identity-provider session. An approval is remembered for the same user,
+client, redirect URI, resource and scopes, and then skips the page.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from ..errors import NO_STORE, page_security_headers
+from ..ops.audit import audit
+from ..pages import render_page
+from ..paths import CONSENT_PATH
+from ..urls import add_query
+from .authorize import issuer_of
+from .browser import BrowserBinding, browser_matches
+from .clients.redirect_uris import is_loopback
+from .codes import redirect_with_code
+from .context import OAuthContext, OAuthDep
+from .errors import AccessDenied, AuthorizationRedirect, BrowserError, RedirectTarget
+from .hashing import secret_key
+from .records import AuthorizationRequest, PendingConsent, User
+
+CONSENTS = "consents"
+APPROVALS = "approvals"
+router = APIRouter()
+
+
+def _approval_key(request: AuthorizationRequest, user: User) -> str:
+    scopes = " ".join(sorted(request.scopes))
+    return secret_key(
+        "\n".join((user.subject, request.client_id, request.redirect_uri, request.resource, scopes))
+    )
+
+
+async def ask_consent(
+    oauth: OAuthContext, request: AuthorizationRequest, user: User, browser: BrowserBinding
+) -> Response:
+    """Straight to the client when this exact approval is remembered; else the consent page."""
+    if await oauth.store.get(APPROVALS, _approval_key(request, user)) is not None:
+        audit("consent_remembered", client_id=request.client_id, sub=user.subject)
+        return await redirect_with_code(oauth, request, user, browser)
+    consent_id = secrets.token_urlsafe(32)
+    pending = PendingConsent(
+        request=request,
+        user=user,
+        browser=browser,
+        csrf=secrets.token_urlsafe(32),
+        started_at=oauth.clock(),
+    )
+    ttl = oauth.config.tokens.login_timeout.total_seconds()
+    await oauth.store.put(CONSENTS, secret_key(consent_id), pending.model_dump_json().encode(), ttl)
+    location = add_query(request.issuer + CONSENT_PATH, {"request": consent_id})
+    return RedirectResponse(location, status_code=303, headers=NO_STORE)
+
+
+async def _pending(request: Request, oauth: OAuthContext, consent_id: str | None) -> PendingConsent:
+    issuer = issuer_of(request, oauth)
+    raw = await oauth.store.get(CONSENTS, secret_key(consent_id)) if consent_id else None
+    if raw is None:
+        raise BrowserError(
+            "This approval page has expired or was already answered. "
+            "Start again from your MCP client."
+        )
+    pending = PendingConsent.model_validate_json(raw)
+    if pending.request.issuer != issuer or not browser_matches(request, pending.browser):
+        raise BrowserError("This approval belongs to a sign-in started in another browser.")
+    return pending
+
+
+@router.get(CONSENT_PATH)
+async def consent_page(request: Request, oauth: OAuthDep) -> Response:
+    consent_id = request.query_params.get("request")
+    pending = await _pending(request, oauth, consent_id)
+    client = await oauth.clients.get(pending.request.client_id)
+    host = oauth.host_for_resource(pending.request.resource)
+    if client is None or host is None:
+        raise BrowserError("The client or MCP server of this request no longer exists.")
+    descriptions = {scope.name: scope for scope in host.config.scopes}
+    page = render_page(
+        "consent.html",
+        title=f"Allow {client.display_name}?",
+        client_name=client.display_name,
+        client_id=client.client_id,
+        redirect_host=urlsplit(pending.request.redirect_uri).netloc,
+        loopback_only=all(is_loopback(uri) for uri in client.metadata.redirect_uris),
+        resource=pending.request.resource,
+        host=host.host,
+        user=pending.user,
+        scopes=[(name, descriptions.get(name)) for name in pending.request.scopes],
+        consent_id=consent_id,
+        csrf=pending.csrf,
+        action=CONSENT_PATH,
+    )
+    return HTMLResponse(page, headers={**NO_STORE, **page_security_headers()})
+
+
+@router.post(CONSENT_PATH)
+async def consent_answer(
+    request: Request,
+    oauth: OAuthDep,
+    consent_id: str = Form("", alias="request"),
+    csrf: str = Form(""),
+    decision: str = Form(""),
+) -> Response:
+    pending = await _pending(request, oauth, consent_id)
+    if not hmac.compare_digest(csrf.encode(), pending.csrf.encode()):
+        raise BrowserError("The approval form was not sent by this page (CSRF check failed).")
+    await oauth.store.delete(CONSENTS, secret_key(consent_id))
+    authorization, user = pending.request, pending.user
+    fields = {"client_id": authorization.client_id, "sub": user.subject}
+    if decision != "approve":
+        audit("consent_denied", **fields)
+        target = RedirectTarget(
+            authorization.redirect_uri, authorization.state, authorization.issuer
+        )
+        raise AuthorizationRedirect(AccessDenied("The user denied the request"), target)
+    ttl = oauth.config.tokens.max_session_age.total_seconds()
+    await oauth.store.put(APPROVALS, _approval_key(authorization, user), b"1", ttl)
+    audit("consent_given", scopes=list(authorization.scopes), **fields)
+    return await redirect_with_code(oauth, authorization, user, pending.browser)

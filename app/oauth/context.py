@@ -1,0 +1,43 @@
+"""Everything the authorization-server flows need, built once in ``create_app``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ..config import Config
+from ..hosts import HostRegistry, McpHost
+from ..keys import KeyManager
+from ..providers import IdentityProvider
+from ..store import Store
+from ..tokens import RevocationList
+from .clients.registry import ClientRegistry
+
+
+@dataclass
+class OAuthContext:
+    config: Config
+    hosts: HostRegistry
+    store: Store
+    keys: KeyManager
+    clients: ClientRegistry
+    provider: IdentityProvider
+    revocations: RevocationList
+    clock: Callable[[], float]
+
+    def host_for_resource(self, resource: str) -> McpHost | None:
+        for host in self.hosts.hosts:
+            if host.resource == resource:
+                return host
+        return None
+
+
+def get_oauth(request: Request) -> OAuthContext:
+    context: OAuthContext = request.app.state.oauth
+    return context
+
+
+OAuthDep = Annotated[OAuthContext, Depends(get_oauth)]

@@ -1,0 +1,112 @@
+"""OAuth errors, one class per RFC error code, each knowing its status.
+
+RFC 6749 §5.2 (token endpoint), §4.1.2.1 (authorization endpoint), RFC 7591 §3.2.2 (registration),
+RFC 8707 §2 (``invalid_target``). Where each kind is rendered is decided in ``app/errors.py``:
+JSON for the back-channel endpoints, a redirect to the client once its redirect URI is trusted,
+an HTML page before that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..errors import GatekeeperError
+
+
+class OAuthError(GatekeeperError):
+    """An error a client acts on by its code."""
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """RFC 6749 §5.2: client authentication failed; 401 with a Basic challenge."""
+
+    status = 401
+    error = "invalid_client"
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    error = "invalid_target"
+
+
+class AccessDenied(OAuthError):
+    status = 403
+    error = "access_denied"
+
+
+class TemporarilyUnavailable(OAuthError):
+    status = 503
+    error = "temporarily_unavailable"
+
+
+class InvalidRedirectUri(OAuthError):
+    error = "invalid_redirect_uri"
+
+
+class InvalidClientMetadata(OAuthError):
+    error = "invalid_client_metadata"
+
+
+class SlowDown(OAuthError):
+    """Too many registrations; the client should retry later."""
+
+    status = 429
+    error = "slow_down"
+
+
+class BrowserError(GatekeeperError):
+    """A failure in the browser part of the login, shown as a page and never redirected:
+    either the redirect URI is not trusted (yet), or there is nobody to redirect to."""
+
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "This sign-in request cannot be completed"
+
+
+class LoginRefused(BrowserError):
+    """The identity provider vouched for the user, but policy does not let them in."""
+
+    status = 403
+    title = "You cannot sign in to this MCP server"
+
+
+@dataclass
+class RedirectTarget:
+    """Where authorization errors go once the client's redirect URI is validated."""
+
+    redirect_uri: str
+    state: str | None
+    issuer: str
+
+
+class AuthorizationRedirect(Exception):
+    """An authorization error reported to the client through its redirect URI (RFC 6749
+    §4.1.2.1), with ``iss`` (RFC 9207)."""
+
+    def __init__(self, error: OAuthError, target: RedirectTarget) -> None:
+        super().__init__(error.description)
+        self.error = error
+        self.target = target

@@ -1,0 +1,106 @@
+"""What the authorization server keeps between requests, as stored in the ``Store``.
+
+Every record is keyed by the SHA-256 of the secret that names it (state, code, refresh token),
+so a leaked store dump hands out nothing that can be replayed.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from ..providers import UpstreamIdentity
+from .browser import BrowserBinding
+
+
+class User(BaseModel):
+    """The signed-in user, as vouched for by the identity provider."""
+
+    subject: str
+    email: str
+    groups: tuple[str, ...] = ()
+    name: str = ""
+    recheck_secret: str | None = None
+
+    @classmethod
+    def from_upstream(cls, identity: UpstreamIdentity) -> User:
+        return cls(
+            subject=identity.subject,
+            email=identity.email,
+            groups=identity.groups,
+            name=identity.name,
+            recheck_secret=identity.recheck_secret,
+        )
+
+    def to_upstream(self) -> UpstreamIdentity:
+        return UpstreamIdentity(
+            subject=self.subject,
+            email=self.email,
+            email_verified=True,
+            groups=self.groups,
+            name=self.name,
+            recheck_secret=self.recheck_secret,
+        )
+
+
+class AuthorizationRequest(BaseModel):
+    """A validated /authorize request."""
+
+    issuer: str
+    client_id: str
+    redirect_uri: str
+    state: str | None
+    code_challenge: str
+    resource: str
+    scopes: tuple[str, ...]
+
+
+class LoginTransaction(BaseModel):
+    """Between /authorize and the identity provider's callback (namespace ``logins``)."""
+
+    request: AuthorizationRequest
+    browser: BrowserBinding
+    provider_secrets: dict[str, str]
+    started_at: float
+
+
+class PendingConsent(BaseModel):
+    """A signed-in user looking at the consent page (namespace ``consents``)."""
+
+    request: AuthorizationRequest
+    user: User
+    browser: BrowserBinding
+    #: Echoed by the consent form; the page is also bound to the browser cookie.
+    csrf: str
+    started_at: float
+
+
+class AuthorizationCode(BaseModel):
+    """Single use, short-lived, bound to everything the token request must repeat."""
+
+    request: AuthorizationRequest
+    user: User
+    auth_time: float
+
+
+class IssuedFromCode(BaseModel):
+    """Remembered after a code is used, so a replay can revoke what it produced."""
+
+    family_id: str | None
+    access_jti: str
+    access_expires_at: float
+
+
+class RefreshFamily(BaseModel):
+    """One login's chain of rotated refresh tokens (namespace ``families``)."""
+
+    family_id: str
+    client_id: str
+    resource: str
+    scopes: tuple[str, ...]
+    user: User
+    created_at: float
+    checked_at: float
+    current_hash: str
+    revoked: bool = False
+    #: (jti, exp) of the access tokens issued from this family that may still be live.
+    access_tokens: list[tuple[str, float]] = []

@@ -1,0 +1,72 @@
+"""POST /revoke (RFC 7009) for refresh tokens and access tokens.
+
+A revoked access token is refused by /authenticate at once: the denylist lives in this process
+(with the in-memory store the service is one process, so the delay is zero).
+"""
+
+from __future__ import annotations
+
+import jwt
+from fastapi import APIRouter, Request, Response
+
+from ..cors import PUBLIC_CORS, preflight
+from ..errors import NO_STORE
+from ..keys import ALGORITHM
+from ..ops.audit import audit
+from ..paths import REVOKE_PATH
+from . import families
+from .authorize import issuer_of
+from .client_auth import authenticate_client
+from .clients.models import RegisteredClient
+from .context import OAuthContext, OAuthDep
+from .errors import InvalidRequest
+from .token import read_form
+
+router = APIRouter()
+
+
+async def _revoke_refresh(oauth: OAuthContext, client: RegisteredClient, token: str) -> bool:
+    found = await families.find_family(oauth, token)
+    if found is None:
+        return False
+    family, _current = found
+    # RFC 7009 §2.1: a token of another client is not revoked (and that is not reported).
+    if family.client_id == client.client_id and not family.revoked:
+        await families.revoke_family(oauth, family, "revoked by the client")
+    return True
+
+
+def _revoke_access(oauth: OAuthContext, client: RegisteredClient, token: str) -> None:
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+        key = oauth.keys.ring.verification_keys.get(str(kid))
+        if key is None:
+            return
+        claims = jwt.decode(
+            token, key, algorithms=[ALGORITHM], options={"verify_aud": False, "verify_exp": False}
+        )
+    except jwt.PyJWTError:
+        return
+    if claims.get("client_id") == client.client_id and isinstance(claims.get("exp"), int):
+        oauth.revocations.revoke(str(claims.get("jti")), float(claims["exp"]))
+        audit("token_revoked", client_id=client.client_id, sub=claims.get("sub"))
+
+
+@router.post(REVOKE_PATH)
+async def revoke(request: Request, oauth: OAuthDep) -> Response:
+    issuer_of(request, oauth)
+    form = await read_form(request)
+    token = form.get("token")
+    if not token:
+        raise InvalidRequest("token is required")
+    client = await authenticate_client(request, form, oauth)
+    hint = form.get("token_type_hint")
+    if hint == "access_token" or not await _revoke_refresh(oauth, client, token):
+        _revoke_access(oauth, client, token)
+    # RFC 7009 §2.2: 200 whether or not the token was valid.
+    return Response(status_code=200, headers={**NO_STORE, **PUBLIC_CORS})
+
+
+@router.options(REVOKE_PATH)
+def revoke_preflight() -> Response:
+    return preflight("POST, OPTIONS")

@@ -1,0 +1,13 @@
+"""URL helpers that never break a URL the client registered."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+
+def add_query(url: str, params: Mapping[str, str]) -> str:
+    """Append parameters, keeping the URL's own query (RFC 6749 §3.1.2: it MUST be retained)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))

@@ -105,16 +105,19 @@ def mint(
         client_id="test-client",
         now=state.clock() if now is None else now,
         lifetime=lifetime,
-    )
+    ).token
 
 
 @asynccontextmanager
 async def running(
-    config: Config, clock: FakeClock | None = None
+    config: Config,
+    clock: FakeClock | None = None,
+    base_url: str = "http://testserver",
+    **options: Any,
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The app with its lifespan run, and an in-process HTTP client for it."""
-    app = create_app(config, clock=clock or FakeClock(), generate_key=key_pool())
+    app = create_app(config, clock=clock or FakeClock(), generate_key=key_pool(), **options)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             yield app, client

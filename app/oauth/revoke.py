@@ -42,8 +42,17 @@ def _revoke_access(oauth: OAuthContext, client: RegisteredClient, token: str) ->
         key = oauth.keys.ring.verification_keys.get(str(kid))
         if key is None:
             return
+        # Only the signature matters: revoking an expired or not-yet-valid token is harmless.
         claims = jwt.decode(
-            token, key, algorithms=[ALGORITHM], options={"verify_aud": False, "verify_exp": False}
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            options={
+                "verify_aud": False,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
         )
     except jwt.PyJWTError:
         return

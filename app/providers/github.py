@@ -20,6 +20,7 @@ import httpx
 from ..config.provider import ProviderConfig
 from .base import LoginDenied, LoginRedirect, ProviderError, UpstreamIdentity
 from .upstream_http import (
+    error_code,
     expect_ok,
     get_pages,
     json_body,
@@ -75,8 +76,13 @@ class GitHubProvider:
     async def complete(
         self, *, callback_url: str, params: Mapping[str, str], secrets: Mapping[str, str]
     ) -> UpstreamIdentity:
-        if params.get("error") == "access_denied":
+        error = params.get("error")
+        if error == "access_denied":
             raise LoginDenied("the login was declined at GitHub")
+        if error is not None:
+            # e.g. redirect_uri_mismatch, application_suspended (GitHub's docs, "Troubleshooting
+            # authorization request errors").
+            raise ProviderError(f"GitHub answered the login with {error_code(error) or 'an error'}")
         code = params.get("code")
         if not code:
             raise ProviderError("GitHub's callback has no code")
@@ -121,7 +127,7 @@ class GitHubProvider:
             # GitHub's quirk: errors come as 200 (bad_verification_code, bad_refresh_token, ...).
             if refresh and error == "bad_refresh_token":
                 raise LoginDenied(SESSION_ENDED)
-            raise ProviderError(f"GitHub refused the token exchange: {str(error)[:64]}")
+            raise ProviderError(f"GitHub refused the token exchange: {error_code(error)}")
         token = body.get("access_token")
         if not isinstance(token, str) or not token:
             raise ProviderError("GitHub's token response has no access_token")

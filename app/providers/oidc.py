@@ -25,6 +25,7 @@ from .id_token import verify_id_token
 from .oidc_metadata import OidcDiscovery, OidcMetadata
 from .upstream_http import (
     basic_auth,
+    error_code,
     json_body,
     json_object,
     pkce_challenge,
@@ -38,8 +39,6 @@ DEFAULT_SCOPES = ("openid", "email", "profile")
 #: token only for the ``groups`` scope; ``offline_access`` (OIDC Core §11) yields a refresh token.
 OPTIONAL_SCOPES = ("groups", "offline_access")
 SESSION_ENDED = "your session at the identity provider ended"
-#: OAuth error codes are registry words (RFC 6749 §4.1.2.1); anything else is not echoed.
-_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def claim_groups(value: object) -> tuple[str, ...]:
@@ -109,11 +108,8 @@ class OidcProvider:
     ) -> UpstreamIdentity:
         metadata = await self.discovery.metadata()
         _check_callback(params, metadata)
-        code, verifier, nonce = (
-            params.get("code"),
-            secrets.get("code_verifier"),
-            secrets.get("nonce"),
-        )
+        code = params.get("code")
+        verifier, nonce = secrets.get("code_verifier"), secrets.get("nonce")
         if not code:
             raise ProviderError("the identity provider's callback has no code")
         if not verifier or not nonce:
@@ -274,7 +270,7 @@ def _check_callback(params: Mapping[str, str], metadata: OidcMetadata) -> None:
     error = params.get("error")
     if error is None:
         return
-    code = error if _ERROR_CODE.fullmatch(error) else "an unknown error"
+    code = error_code(error) or "an unknown error"
     if code == "access_denied":
         raise LoginDenied("the login was declined at the identity provider")
     raise ProviderError(f"the identity provider answered the login with {code}")
@@ -285,5 +281,4 @@ def _error_code(response: httpx.Response) -> str | None:
         body = json_body(response)
     except ProviderError:
         return None
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, str) and _ERROR_CODE.fullmatch(error) else None
+    return error_code(body.get("error")) if isinstance(body, dict) else None

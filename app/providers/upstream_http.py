@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +21,14 @@ from .base import ProviderError
 #: No real user is in more groups than this many pages; the cap stops a broken (or hostile)
 #: upstream from making a login loop forever.
 MAX_PAGES = 50
+#: OAuth error codes are registry words (RFC 6749 §4.1.2.1); anything else is not echoed.
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def error_code(value: object) -> str | None:
+    """An upstream ``error`` value safe to log and show, or None. Callback parameters are
+    attacker-controlled (anyone can craft the URL), so free text is never repeated."""
+    return value if isinstance(value, str) and _ERROR_CODE.fullmatch(value) else None
 
 
 def random_token() -> str:

@@ -1,0 +1,107 @@
+// A real OpenID Connect provider (panva/oidc-provider, OpenID-certified) for loopback tests.
+//
+// env: HOST (127.0.0.1), PORT (0 = ephemeral), CLIENT_ID, CLIENT_SECRET, REDIRECT_URIS (comma sep)
+//      AUTO_LOGIN=1   interactions complete by themselves: log in as login_hint (or 'test-user')
+//                     and grant every scope asked; AUTO_LOGIN=0 uses the built-in HTML forms.
+//      ACCOUNTS_FILE  JSON {"<sub>": {"email": ..., "email_verified": ..., "groups": [...]}, ...},
+//                     re-read on every account lookup so a test can change a user's groups (or
+//                     remove the user with null) while the provider runs. Unlisted subjects get
+//                     <sub>@example.test, verified, no groups.
+//      TOKEN_AUTH_METHOD  the client's token endpoint auth method (client_secret_basic); it is
+//                     also the only method advertised, to test the client_secret_post fallback.
+// Prints one line "READY <issuer>" on stdout once listening.
+import http from 'node:http';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import Provider from 'oidc-provider';
+
+const HOST = process.env.HOST || '127.0.0.1';
+const PORT = Number(process.env.PORT || 0);
+const AUTO = (process.env.AUTO_LOGIN ?? '1') === '1';
+const CLIENT_ID = process.env.CLIENT_ID || 'mcp-auth';
+const CLIENT_SECRET = process.env.CLIENT_SECRET || 'mcp-auth-secret';
+const REDIRECT_URIS = (process.env.REDIRECT_URIS || 'http://127.0.0.1:8080/callback').split(',');
+const ACCOUNTS_FILE = process.env.ACCOUNTS_FILE || '';
+const TOKEN_AUTH_METHOD = process.env.TOKEN_AUTH_METHOD || 'client_secret_basic';
+
+function accountClaims(sub) {
+  const accounts = ACCOUNTS_FILE ? JSON.parse(fs.readFileSync(ACCOUNTS_FILE, 'utf8')) : {};
+  if (!(sub in accounts)) {
+    return { email: `${sub}@example.test`, email_verified: true, groups: [] };
+  }
+  return accounts[sub]; // null: the account no longer exists
+}
+
+let provider;
+const server = http.createServer(async (req, res) => {
+  try {
+    if (AUTO && req.url.startsWith('/interaction/')) return await autoInteraction(req, res);
+    return provider.callback()(req, res);
+  } catch (err) {
+    console.error(err);
+    res.statusCode = 500; res.end(String(err));
+  }
+});
+
+async function autoInteraction(req, res) {
+  const details = await provider.interactionDetails(req, res);
+  const { prompt, params, session } = details;
+  if (prompt.name === 'login') {
+    const accountId = params.login_hint || 'test-user';
+    return provider.interactionFinished(req, res, { login: { accountId } }, { mergeWithLastSubmission: false });
+  }
+  if (prompt.name === 'consent') {
+    const grant = details.grantId
+      ? await provider.Grant.find(details.grantId)
+      : new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+    const d = prompt.details;
+    if (d.missingOIDCScope) grant.addOIDCScope(d.missingOIDCScope.join(' '));
+    if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
+    if (d.missingResourceScopes) for (const [ind, s] of Object.entries(d.missingResourceScopes)) grant.addResourceScope(ind, s.join(' '));
+    const grantId = await grant.save();
+    return provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+  }
+  res.statusCode = 400; res.end(`unexpected prompt ${prompt.name}`);
+}
+
+server.listen(PORT, HOST, () => {
+  const issuer = `http://${HOST}:${server.address().port}`;
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'test-rs256', alg: 'RS256', use: 'sig' };
+  provider = new Provider(issuer, {
+    clients: [{
+      client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: REDIRECT_URIS,
+      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+      token_endpoint_auth_method: TOKEN_AUTH_METHOD,
+    }],
+    clientAuthMethods: [TOKEN_AUTH_METHOD],
+    jwks: { keys: [jwk] },
+    cookies: { keys: ['test-only-cookie-key'] },
+    pkce: { required: () => true },
+    scopes: ['openid', 'offline_access'],
+    claims: {
+      openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'],
+      groups: ['groups'],
+    },
+    features: {
+      devInteractions: { enabled: !AUTO },
+      revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
+    },
+    // oidc-provider drops offline_access unless prompt=consent (OIDC Core §11). Keycloak, Okta,
+    // Auth0 and Entra ID issue refresh tokens without it, and so does this test provider.
+    issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+    // Rotate on every use, as Okta and Auth0 can: the service must keep the newest token.
+    rotateRefreshToken: true,
+    ...(AUTO ? { interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` } } : {}),
+    findAccount: async (ctx, sub) => {
+      const claims = accountClaims(sub);
+      if (claims === null) return undefined;
+      return {
+        accountId: sub,
+        claims: async () => ({ sub, name: `Test ${sub}`, preferred_username: sub, ...accountClaims(sub) }),
+      };
+    },
+  });
+  console.log(`READY ${issuer}`);
+});
+for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => server.close(() => process.exit(0)));

@@ -1,0 +1,1 @@
+"""Tests of the upstream identity providers (a real OIDC provider; fake Google and GitHub)."""

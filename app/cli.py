@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .admin.cli import add_admin_commands, run_admin
 from .config import CONFIG_PATH_ENV, Config, ConfigError, load_config
+from .paths import AUTHORIZATION_SERVER_PATHS
 
 EXIT_BAD_CONFIG = 2
 
@@ -22,11 +25,14 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_text in (
         ("serve", "run the service"),
         ("check-config", "validate a configuration file and print every problem"),
+        ("admin", "list or remove clients, end a user's grants (on the running service)"),
     ):
         command = commands.add_parser(name, help=help_text)
         command.add_argument(
             "--config", help=f"YAML configuration file (default: ${CONFIG_PATH_ENV})"
         )
+    add_admin_commands(commands.choices["admin"])
+    commands.add_parser("paths", help="print the paths a gateway routes to mcp-gatekeeper")
     serve = commands.choices["serve"]
     serve.add_argument("--host", help="listen address (overrides server.host)")
     serve.add_argument("--port", type=int, help="listen port (overrides server.port)")
@@ -44,8 +50,19 @@ def _load_or_report(path: str | None) -> Config | None:
         return None
 
 
+def print_paths() -> None:
+    """JSON, so charts and scripts can read it: one entry per path, exact or prefix."""
+    entries = [
+        {"path": routed.path, "match": routed.match} for routed in AUTHORIZATION_SERVER_PATHS
+    ]
+    print(json.dumps(entries, indent=2))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "paths":
+        print_paths()
+        return 0
     config = _load_or_report(args.config)
     if config is None:
         return EXIT_BAD_CONFIG
@@ -53,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         hosts = ", ".join(entry.host for entry in config.proxy.hosts)
         print(f"configuration OK: {len(config.proxy.hosts)} MCP host(s): {hosts}")
         return 0
+    if args.command == "admin":
+        return run_admin(config, args)
     from .server import serve
 
     serve(config, host=args.host, port=args.port)

@@ -12,6 +12,7 @@ import httpx
 from fastapi import FastAPI
 
 from . import __version__
+from .admin import api as admin_api
 from .config import Config, redacted
 from .discovery import authorization_server, protected_resource
 from .errors import install_error_handlers
@@ -124,7 +125,7 @@ def create_app(
     app.router.routes[:0] = authenticate_routes(authenticator)
     app.include_router(protected_resource.router)
     app.include_router(authorization_server.router)
-    for flow in (authorize, callback, consent, token, registration, revoke):
+    for flow in (authorize, callback, consent, token, registration, revoke, admin_api):
         app.include_router(flow.router)
     app.include_router(health.router)
     install_error_handlers(app)

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AfterValidator,
     Field,
+    SecretStr,
     field_validator,
     model_validator,
 )
@@ -250,6 +251,18 @@ class ServerConfig(StrictModel):
     deny_log_rate: float = Field(
         10.0, gt=0, alias="denyLogRate", description="Deny audit events per second, at most"
     )
+    admin_token: SecretStr | None = Field(
+        None,
+        alias="adminToken",
+        description="Enables the admin API (loopback only) used by `mcp-gatekeeper admin`",
+    )
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 24:
+            raise ValueError("must be at least 24 characters (use a random value)")
+        return value
 
 
 class Config(StrictModel):

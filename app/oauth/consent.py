@@ -124,6 +124,8 @@ async def consent_answer(
         )
         raise AuthorizationRedirect(AccessDenied("The user denied the request"), target)
     ttl = oauth.config.tokens.max_session_age.total_seconds()
-    await oauth.store.put(APPROVALS, _approval_key(authorization, user), b"1", ttl)
+    # The value names the user, so an administrator can make them approve again.
+    owner = f"{user.subject}\n{user.email}".encode()
+    await oauth.store.put(APPROVALS, _approval_key(authorization, user), owner, ttl)
     audit("consent_given", scopes=list(authorization.scopes), **fields)
     return await redirect_with_code(oauth, authorization, user, pending.browser)

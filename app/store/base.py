@@ -32,3 +32,7 @@ class Store(Protocol):
     async def delete(self, namespace: str, key: str) -> None:
         """Remove the value if present."""
         ...
+
+    async def items(self, namespace: str) -> list[tuple[str, bytes]]:
+        """Every live entry of a namespace: for administration, never on a request path."""
+        ...

@@ -49,5 +49,10 @@ class MemoryStore:
     async def delete(self, namespace: str, key: str) -> None:
         self._space(namespace).pop(key, None)
 
+    async def items(self, namespace: str) -> list[tuple[str, bytes]]:
+        space = self._space(namespace)
+        space.expire()
+        return [(key, entry[0]) for key, entry in list(space.items())]
+
     def __len__(self) -> int:
         return sum(len(space) for space in self._namespaces.values())

@@ -32,9 +32,9 @@ class Service:
 
 
 @contextmanager
-def running_service(config: Config) -> Iterator[Service]:
+def running_service(config: Config, port: int | None = None) -> Iterator[Service]:
     app = create_app(config, generate_key=key_pool())
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             app,

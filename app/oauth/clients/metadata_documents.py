@@ -54,7 +54,8 @@ class UnusableMetadataDocument(Exception):
         self.reason = reason
 
 
-Outcome = tuple[ClientMetadata | UnusableMetadataDocument, float]
+Result = ClientMetadata | UnusableMetadataDocument
+Body = tuple[bytes, float]  # the document, and how long it may be reused
 
 
 def url_problem(url: str) -> str | None:
@@ -68,19 +69,17 @@ def url_problem(url: str) -> str | None:
         port = parts.port
     except ValueError as exc:
         return f"is not a valid URL ({exc})"
-    if not url.startswith("https://"):
-        return "must start with https://"
-    if "#" in url:
-        return "must not have a fragment (#...)"
-    if "@" in parts.netloc:
-        return "must not contain a user name or password"
-    if not parts.hostname or port == 0:
-        return "has no host or an invalid port"
-    if parts.path in ("", "/"):
-        return "must have a path, e.g. https://client.example/oauth/client.json"
-    if any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
-        return "must not contain . or .. path segments"
-    return None
+    problems = {
+        "must start with https://": not url.startswith("https://"),
+        "must not have a fragment (#...)": "#" in url,
+        "must not contain a user name or password": "@" in parts.netloc,
+        "has no host or an invalid port": not parts.hostname or port == 0,
+        "must have a path, e.g. https://client.example/oauth/client.json": len(parts.path) < 2,
+        "must not contain . or .. path segments": any(
+            unquote(segment) in (".", "..") for segment in parts.path.split("/")
+        ),
+    }
+    return next((problem for problem, found in problems.items() if found), None)
 
 
 def address_problem(address: Address) -> str | None:
@@ -98,22 +97,18 @@ def address_problem(address: Address) -> str | None:
     return None if address.is_global else "special-use"
 
 
-def freshness(response: httpx.Response) -> float:
-    """How long the document may be reused (RFC 9111 §4.2.1) within our bounds; 0: not at all."""
-    directives: dict[str, str] = {}
-    for item in response.headers.get_list("cache-control", split_commas=True):
+def freshness(headers: httpx.Headers) -> float:
+    """How long a document may be reused (RFC 9111 §4.2.1) within our bounds; 0: not at all."""
+    directives = {}
+    for item in headers.get_list("cache-control", split_commas=True):
         name, _, value = item.partition("=")
         directives[name.strip().lower()] = value.strip().strip('"')
     if "no-store" in directives or "no-cache" in directives:
-        return 0.0  # no-cache means "revalidate each time"; we do not revalidate, so we refetch
-    if "max-age" in directives:
-        # RFC 9111 §4.2.1: an invalid max-age makes the response stale (then clamped up).
+        return 0.0  # no-cache means "revalidate each time": without revalidation, refetch
+    if "max-age" in directives:  # §4.2.1: an invalid max-age means stale (then clamped up)
         lifetime = int(directives["max-age"]) if directives["max-age"].isdigit() else 0
-    elif "expires" in response.headers:
-        # §4.2.1: Expires minus Date; §5.3: an invalid Expires ("0") is in the past.
-        lifetime = _http_date(response.headers["expires"]) - _http_date(
-            response.headers.get("date", "")
-        )
+    elif "expires" in headers:  # §4.2.1: Expires minus Date; §5.3: invalid Expires is past
+        lifetime = _http_date(headers["expires"]) - _http_date(headers.get("date", ""))
     else:
         return DEFAULT_TTL
     return min(max(float(lifetime), MIN_TTL), MAX_TTL)
@@ -123,30 +118,29 @@ def _http_date(value: str) -> int:
     try:
         return int(parsedate_to_datetime(value).timestamp())
     except (TypeError, ValueError, IndexError):
-        # No Date: compare with the real time (Expires is the server's wall clock, not our clock).
+        # No Date: the real time (Expires is the server's wall clock, not our injected clock).
         return 0 if value else int(time.time())
 
 
 def parse_document(url: str, body: bytes) -> ClientMetadata:
-    """The client a fetched document describes, checked against draft §4.1 and our own limits."""
+    """The client a fetched document describes, checked against draft §4.1 and our limits."""
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
         raise UnusableMetadataDocument("the document is not JSON") from None
     if not isinstance(document, dict):
-        raise UnusableMetadataDocument(
-            f"the document is JSON but not an object (it is a {type(document).__name__})"
-        )
+        kind = type(document).__name__
+        raise UnusableMetadataDocument(f"the document is JSON but not an object (a {kind})")
     if document.get("client_id") != url:
         raise UnusableMetadataDocument(
-            f"the document's client_id ({document.get('client_id')!r}) is not exactly the URL it"
-            " was fetched from; the two must be identical, character for character"
+            f"the document's client_id ({document.get('client_id')!r:.100}) is not exactly the URL"
+            " it was fetched from; the two must be identical, character for character"
         )
     for field in ("client_name", "redirect_uris"):
         if not document.get(field):
             raise UnusableMetadataDocument(f"the document has no {field}, which is required")
     if "client_secret" in document or "client_secret_expires_at" in document:
-        raise UnusableMetadataDocument("the document contains a client_secret, which §4.1 forbids")
+        raise UnusableMetadataDocument("the document contains a client_secret (§4.1 forbids it)")
     # A document cannot establish a secret, so an omitted method can only mean a public client.
     method = document.setdefault("token_endpoint_auth_method", "none")
     if method != "none":
@@ -159,35 +153,27 @@ def parse_document(url: str, body: bytes) -> ClientMetadata:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "document"
-        raise UnusableMetadataDocument(
-            f"the document's {field} is invalid: {first['msg']}"
-        ) from None
+        raise UnusableMetadataDocument(f"the document's {field}: {first['msg']}") from None
 
 
 def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
-    # The system trust store (what the operator manages), plus the configured extra CAs.
-    context = ssl.create_default_context()
-    if ca_file:
-        try:
+    context = ssl.create_default_context()  # the system trust store the operator manages
+    try:
+        if ca_file:
             context.load_verify_locations(cafile=ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise ValueError(
-                f"metadataDocuments.caFile {ca_file!r} cannot be loaded: {exc}"
-            ) from exc
+    except (OSError, ssl.SSLError) as exc:  # a missing file's error does not name it
+        raise ValueError(f"metadataDocuments.caFile {ca_file!r} cannot be loaded: {exc}") from exc
     return context
 
 
-def _certificate_problem(exc: BaseException) -> str | None:
+def _describe(exc: BaseException) -> str:
+    """An httpx error for an operator; an untrusted certificate is the usual surprise."""
     cause: BaseException | None = exc
     for _ in range(10):  # httpx wraps httpcore's error, which wraps ssl's
         if isinstance(cause, ssl.SSLCertVerificationError):
             return f"its TLS certificate is not trusted ({cause.verify_message})"
         cause = cause and (cause.__cause__ or cause.__context__)
-    return None
-
-
-def _describe(exc: BaseException) -> str:
-    return _certificate_problem(exc) or str(exc) or type(exc).__name__
+    return str(exc) or type(exc).__name__
 
 
 class MetadataDocuments:
@@ -213,13 +199,12 @@ class MetadataDocuments:
         self._http = httpx.AsyncClient(
             transport=transport
             or httpx.AsyncHTTPTransport(verify=_ssl_context(config.ca_file), trust_env=False),
-            follow_redirects=False,  # draft (-01 on): MUST NOT follow redirects
+            follow_redirects=False,  # later drafts: MUST NOT follow redirects
             trust_env=False,  # a proxy would resolve the name itself, past our address check
             timeout=self._timeout,
         )
-        self._cache: OrderedDict[str, tuple[float, ClientMetadata | UnusableMetadataDocument]]
-        self._cache = OrderedDict()
-        self._fetching: dict[str, asyncio.Task[ClientMetadata | UnusableMetadataDocument]] = {}
+        self._cache: OrderedDict[str, tuple[float, Result]] = OrderedDict()  # oldest use first
+        self._fetching: dict[str, asyncio.Task[Result]] = {}
 
     async def get(self, url: str) -> ClientMetadata:
         """The checked client metadata at ``url``; ``UnusableMetadataDocument`` says why not."""
@@ -228,8 +213,11 @@ class MetadataDocuments:
         problem = url_problem(url)
         if problem:
             raise UnusableMetadataDocument(f"the client_id URL {problem}")
-        result = self._cached(url)
-        if result is None:
+        entry = self._cache.get(url)
+        if entry is not None and entry[0] > self._clock():
+            self._cache.move_to_end(url)
+            result = entry[1]
+        else:
             task = self._fetching.get(url)
             if task is None:  # concurrent requests for one URL share one fetch
                 task = self._fetching[url] = asyncio.create_task(self._fetch_and_remember(url))
@@ -246,49 +234,37 @@ class MetadataDocuments:
         await asyncio.gather(*fetching, return_exceptions=True)
         await self._http.aclose()
 
-    def _cached(self, url: str) -> ClientMetadata | UnusableMetadataDocument | None:
-        entry = self._cache.get(url)
-        if entry is None:
-            return None
-        if entry[0] <= self._clock():
-            del self._cache[url]
-            return None
-        self._cache.move_to_end(url)
-        return entry[1]
-
-    async def _fetch_and_remember(self, url: str) -> ClientMetadata | UnusableMetadataDocument:
+    async def _fetch_and_remember(self, url: str) -> Result:
         """Never raises: the result (or refusal) is shared with every waiting caller."""
-        outcome: Outcome
+        result: Result
         try:
-            outcome = await self._fetch(url)
+            result, ttl = await self._fetch(url)
         except UnusableMetadataDocument as exc:
             log.info("client metadata document %s refused: %s", url, exc.reason)
-            outcome = (exc, ERROR_TTL)
+            result, ttl = exc, ERROR_TTL
+        except Exception as exc:  # a bug must not reach every caller waiting on this URL
+            log.exception("client metadata document %s: unexpected failure", url)
+            result, ttl = UnusableMetadataDocument(f"unexpected failure: {exc!r}"), ERROR_TTL
         finally:
             self._fetching.pop(url, None)
-        result, ttl = outcome
+        self._cache.pop(url, None)
         if ttl > 0:
             self._cache[url] = (self._clock() + ttl, result)
-            self._cache.move_to_end(url)
             while len(self._cache) > self.max_entries:
                 self._cache.popitem(last=False)
         return result
 
-    async def _fetch(self, url: str) -> Outcome:
+    async def _fetch(self, url: str) -> tuple[ClientMetadata, float]:
         parts = urlsplit(url)
         host = parts.hostname or ""
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._timeout):  # the whole fetch, DNS and body included
                 addresses = await self._addresses(host, parts.port or 443)
                 body, ttl = await self._download(parts, addresses)
         except (TimeoutError, httpx.TimeoutException):
-            raise UnusableMetadataDocument(
-                f"{host} did not deliver the document within {self._timeout:g} s"
-            ) from None
+            raise UnusableMetadataDocument(f"{host} took over {self._timeout:g} s") from None
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError) as exc:
-            raise UnusableMetadataDocument(
-                f"fetching from {host} failed: {_describe(exc)}"
-            ) from None
+            raise UnusableMetadataDocument(f"cannot fetch from {host}: {_describe(exc)}") from None
         return parse_document(url, body), ttl
 
     async def _addresses(self, host: str, port: int) -> list[Address | None]:
@@ -301,7 +277,13 @@ class MetadataDocuments:
             if host == "localhost" or host.endswith(".localhost"):  # RFC 6761 §6.3: loopback
                 addresses = [ipaddress.IPv4Address("127.0.0.1")]
             if self._resolve and (private_ok or not addresses):
-                addresses = await self._lookup(host, port)
+                try:
+                    infos = await asyncio.get_running_loop().getaddrinfo(
+                        host, port, type=socket.SOCK_STREAM
+                    )
+                except OSError as exc:  # socket.gaierror
+                    raise UnusableMetadataDocument(f"{host} cannot be resolved ({exc})") from None
+                addresses = list(dict.fromkeys(ipaddress.ip_address(i[4][0]) for i in infos))
         for address in [] if private_ok else addresses:
             kind = address_problem(address)
             if kind:
@@ -311,32 +293,18 @@ class MetadataDocuments:
                 )
         return list(addresses) if self._resolve else [None]
 
-    async def _lookup(self, host: str, port: int) -> list[Address]:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-        except OSError as exc:  # socket.gaierror
-            raise UnusableMetadataDocument(f"{host} cannot be resolved ({exc.strerror})") from None
-        return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
-
-    async def _download(
-        self, parts: SplitResult, addresses: list[Address | None]
-    ) -> tuple[bytes, float]:
-        failure: httpx.ConnectError | None = None
-        host = parts.hostname
+    async def _download(self, parts: SplitResult, addresses: list[Address | None]) -> Body:
+        failure: Exception = UnusableMetadataDocument(f"{parts.hostname} has no address")
         for address in addresses[:MAX_ADDRESSES]:
             try:
                 return await self._download_from(parts, address)
             except httpx.ConnectError as exc:
-                if _certificate_problem(exc):
+                if "certificate" in _describe(exc):
                     raise
                 failure = exc  # try the name's next address, as a browser would
-        raise failure or UnusableMetadataDocument(f"{host} has no address")
+        raise failure
 
-    async def _download_from(
-        self, parts: SplitResult, address: Address | None
-    ) -> tuple[bytes, float]:
+    async def _download_from(self, parts: SplitResult, address: Address | None) -> Body:
         host, url = parts.hostname or "", urlunsplit(parts)
         headers, extensions = dict(_HEADERS), {}
         if address is not None and str(address) != host:
@@ -348,25 +316,18 @@ class MetadataDocuments:
             extensions["sni_hostname"] = host
         limit = self._config.max_bytes
         too_large = f"the document is larger than {limit} bytes (metadataDocuments.maxBytes)"
-        async with self._http.stream(
-            "GET", url, headers=headers, extensions=extensions
-        ) as response:
-            if response.status_code != 200:
-                raise UnusableMetadataDocument(_status_problem(host, response))
+        async with self._http.stream("GET", url, headers=headers, extensions=extensions) as answer:
+            if answer.status_code != 200:  # redirects too: a client_id is the document's own URL
+                where = f" to {answer.headers['location']}" if "location" in answer.headers else ""
+                raise UnusableMetadataDocument(
+                    f"{host} answered {answer.status_code}{where}; a document is served with 200 OK"
+                    + (" (redirects are not followed)" if answer.is_redirect else "")
+                )
+            if answer.headers.get("content-encoding", "identity") != "identity":
+                raise UnusableMetadataDocument(f"{host} compressed the document unasked")
             body = bytearray()
-            # Raw bytes are counted: a compressed body sent anyway is refused as "not JSON".
-            async for chunk in response.aiter_raw():
+            async for chunk in answer.aiter_bytes():
                 body += chunk
                 if len(body) > limit:  # stop reading: the rest may be endless (§6.6)
                     raise UnusableMetadataDocument(too_large)
-            return bytes(body), freshness(response)
-
-
-def _status_problem(host: str, response: httpx.Response) -> str:
-    if response.is_redirect:
-        return (
-            f"{host} answered {response.status_code}, a redirect to"
-            f" {response.headers.get('location', '?')}; redirects are not followed, so the"
-            " client_id must be the document's own URL"
-        )
-    return f"{host} answered {response.status_code}; the document must be served with 200 OK"
+            return bytes(body), freshness(answer.headers)

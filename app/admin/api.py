@@ -1,0 +1,104 @@
+"""The admin API: list and remove clients, end a user's grants.
+
+Off unless ``server.adminToken`` is set; answers only connections from loopback (an operator
+runs ``mcp-gatekeeper admin`` in the pod) carrying that token, and is never among the paths a
+gateway routes here. With the in-memory store the state lives in the serving process, so the
+CLI has to ask it over HTTP.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from ..config.model import is_loopback
+from ..errors import GatekeeperError, NotFound
+from ..oauth import families
+from ..oauth.clients.models import RegisteredClient
+from ..oauth.clients.registry import NAMESPACE as CLIENTS
+from ..oauth.consent import APPROVALS
+from ..oauth.context import OAuthContext, OAuthDep
+from ..oauth.records import RefreshFamily
+from ..ops.audit import audit
+
+ADMIN_PREFIX = "/admin"
+router = APIRouter(prefix=ADMIN_PREFIX)
+
+
+class AdminForbidden(GatekeeperError):
+    status = 403
+    error = "forbidden"
+
+
+def _authorize(request: Request, oauth: OAuthContext) -> None:
+    token = oauth.config.server.admin_token
+    if token is None:
+        raise NotFound("The admin API is off (set server.adminToken)")
+    peer = request.client.host if request.client else ""
+    presented = request.headers.get("authorization", "").removeprefix("Bearer ")
+    if not is_loopback(peer) or not hmac.compare_digest(
+        presented.encode(), token.get_secret_value().encode()
+    ):
+        raise AdminForbidden("Admin requests need the admin token, from loopback")
+
+
+async def _families(oauth: OAuthContext) -> list[RefreshFamily]:
+    entries = await oauth.store.items(families.FAMILIES)
+    return [RefreshFamily.model_validate_json(raw) for _key, raw in entries]
+
+
+@router.get("/clients")
+async def list_clients(request: Request, oauth: OAuthDep) -> list[dict[str, Any]]:
+    _authorize(request, oauth)
+    active: dict[str, int] = {}
+    for family in await _families(oauth):
+        if not family.revoked:
+            active[family.client_id] = active.get(family.client_id, 0) + 1
+    clients = []
+    for _key, raw in await oauth.store.items(CLIENTS):
+        client = RegisteredClient.model_validate_json(raw)
+        clients.append(
+            {
+                "client_id": client.client_id,
+                "client_name": client.metadata.client_name,
+                "redirect_uris": client.metadata.redirect_uris,
+                "auth_method": client.auth_method,
+                "registered_at": client.client_id_issued_at,
+                "active_grants": active.get(client.client_id, 0),
+            }
+        )
+    return sorted(clients, key=lambda client: client["registered_at"])
+
+
+@router.delete("/clients/{client_id}")
+async def remove_client(client_id: str, request: Request, oauth: OAuthDep) -> dict[str, Any]:
+    _authorize(request, oauth)
+    if not await oauth.clients.delete(client_id):
+        raise NotFound(f"No registered client {client_id!r}")
+    ended = 0
+    for family in await _families(oauth):
+        if family.client_id == client_id and not family.revoked:
+            await families.revoke_family(oauth, family, "client removed by an administrator")
+            ended += 1
+    audit("client_removed", client_id=client_id, grants_ended=ended)
+    return {"client_id": client_id, "grants_ended": ended}
+
+
+@router.post("/users/{user}/revoke")
+async def revoke_user(user: str, request: Request, oauth: OAuthDep) -> dict[str, Any]:
+    """``user`` is the subject or the email address."""
+    _authorize(request, oauth)
+    ended = 0
+    for family in await _families(oauth):
+        if user in (family.user.subject, family.user.email) and not family.revoked:
+            await families.revoke_family(oauth, family, "user revoked by an administrator")
+            ended += 1
+    forgotten = 0
+    for key, raw in await oauth.store.items(APPROVALS):
+        if user in raw.decode().split("\n", 2)[:2]:
+            await oauth.store.delete(APPROVALS, key)
+            forgotten += 1
+    audit("user_revoked", user=user, grants_ended=ended, approvals_forgotten=forgotten)
+    return {"user": user, "grants_ended": ended, "approvals_forgotten": forgotten}

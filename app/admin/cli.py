@@ -1,0 +1,69 @@
+"""``mcp-gatekeeper admin``: talks to the running service's admin API on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import httpx
+
+from ..config import Config
+from .api import ADMIN_PREFIX
+
+
+def add_admin_commands(admin: argparse.ArgumentParser) -> None:
+    admin.add_argument("--json", action="store_true", help="print raw JSON")
+    topics = admin.add_subparsers(dest="topic", required=True)
+    clients = topics.add_parser("clients", help="registered MCP clients")
+    client_actions = clients.add_subparsers(dest="action", required=True)
+    client_actions.add_parser("list", help="list clients with their active grants")
+    remove = client_actions.add_parser("revoke", help="remove a client and end its grants")
+    remove.add_argument("client_id")
+    users = topics.add_parser("users", help="signed-in users")
+    user_actions = users.add_subparsers(dest="action", required=True)
+    revoke = user_actions.add_parser("revoke", help="end every grant of a user")
+    revoke.add_argument("user", help="subject or email address")
+
+
+def _base_url(config: Config) -> str:
+    host = config.server.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 (a listen address, mapped to loopback)
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{config.server.port}{ADMIN_PREFIX}"
+
+
+def _request(config: Config, method: str, path: str) -> Any:
+    token = config.server.admin_token
+    if token is None:
+        raise SystemExit("mcp-gatekeeper admin: set server.adminToken (the service needs it too)")
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
+    try:
+        response = httpx.request(method, _base_url(config) + path, headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        raise SystemExit(f"mcp-gatekeeper admin: cannot reach the service: {exc}") from None
+    body = response.json() if response.content else None
+    if response.status_code >= 400:
+        detail = body.get("error_description") if isinstance(body, dict) else response.text
+        raise SystemExit(f"mcp-gatekeeper admin: {response.status_code}: {detail}")
+    return body
+
+
+def run_admin(config: Config, args: argparse.Namespace) -> int:
+    if args.topic == "clients" and args.action == "list":
+        result = _request(config, "GET", "/clients")
+        if not args.json:
+            for client in result:
+                name = client["client_name"] or "(no name)"
+                print(f"{client['client_id']}  {name}  grants={client['active_grants']}")
+            print(f"{len(result)} client(s)", file=sys.stderr)
+            return 0
+    elif args.topic == "clients":
+        result = _request(config, "DELETE", f"/clients/{args.client_id}")
+    else:
+        result = _request(config, "POST", f"/users/{args.user}/revoke")
+    print(json.dumps(result, indent=2))
+    return 0

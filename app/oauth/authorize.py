@@ -16,7 +16,7 @@ from ..errors import NO_STORE, MisdirectedRequest
 from ..paths import AUTHORIZE_PATH, CALLBACK_PATH
 from ..providers import ProviderError
 from .browser import bind_browser
-from .clients.metadata_documents import UnusableMetadataDocument
+from .clients.metadata_document_rules import UnusableMetadataDocument
 from .clients.models import RegisteredClient
 from .clients.redirect_uris import matches
 from .context import OAuthContext, OAuthDep

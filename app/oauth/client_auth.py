@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 from fastapi import Request
 
-from .clients.metadata_documents import UnusableMetadataDocument
+from .clients.metadata_document_rules import UnusableMetadataDocument
 from .clients.models import RegisteredClient
 from .context import OAuthContext
 from .errors import InvalidClient, OAuthError

@@ -4,14 +4,14 @@
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-run: ## Start the service on 127.0.0.1:8080 with config/demo.yaml
+run: ## Demo: Traefik on 127.0.0.1:8080, mcp-gatekeeper and an example MCP server
 	scripts/run.sh
 
 test: ## Install test dependencies, then ruff, mypy --strict and the whole pytest suite
 	scripts/test.sh
 
 check: ## ruff and mypy only
-	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy app tests bench
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy app tests bench scripts examples
 
 bench: ## /authenticate benchmark (ratios against the same server's /healthz)
 	.venv/bin/python bench/authenticate.py

@@ -15,6 +15,7 @@ from . import __version__
 from .admin import api as admin_api
 from .config import Config, redacted
 from .discovery import authorization_server, protected_resource
+from .discovery.scopes import ScopeCatalog, service_token
 from .errors import install_error_handlers
 from .forward_auth import authenticate_routes, build_authenticator
 from .hosts import HostRegistry
@@ -65,12 +66,19 @@ def create_app(
     deny_audit = RateLimitedAudit(
         config.server.deny_log_rate, on_suppressed=metrics.deny_logs_suppressed.inc
     )
-    authenticator = build_authenticator(
-        config, hosts, keys, revocations, metrics, deny_audit, clock
-    )
-    state = AppState(config, hosts, store, keys, metrics, revocations, clock)
-    # One client for every call to the identity provider: connection reuse, bounded waits.
+    # One client for every call to the identity provider and the MCP servers: bounded waits.
     upstream_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+    catalog = ScopeCatalog(
+        upstream_http,
+        token_source=lambda host: service_token(
+            keys.ring, host, scopes=catalog.known(host).names, now=clock()
+        ),
+        clock=clock,
+    )
+    authenticator = build_authenticator(
+        config, hosts, keys, revocations, metrics, deny_audit, catalog, clock
+    )
+    state = AppState(config, hosts, store, keys, metrics, revocations, clock, catalog)
     documents = (
         MetadataDocuments(config.clients.metadata_documents, clock=clock)
         if config.clients.metadata_documents.enabled
@@ -87,6 +95,7 @@ def create_app(
         provider=provider or build_provider(config.provider, upstream_http, clock),
         revocations=revocations,
         clock=clock,
+        scopes=catalog,
     )
 
     @contextlib.asynccontextmanager
@@ -100,13 +109,19 @@ def create_app(
                 "(several need the shared store)"
             )
         await keys.start()
-        rotation = asyncio.create_task(keys.run(), name="key-rotation")
+        background = [
+            asyncio.create_task(keys.run(), name="key-rotation"),
+            asyncio.create_task(catalog.run(hosts.hosts), name="scope-discovery"),
+        ]
         try:
             yield
         finally:
-            rotation.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await rotation
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await catalog.aclose()
             await upstream_http.aclose()
             if documents is not None:
                 await documents.aclose()

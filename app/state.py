@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from .config import Config
+from .discovery.scopes import ScopeCatalog
 from .hosts import HostRegistry
 from .keys import KeyManager
 from .ops.metrics import Metrics
@@ -25,6 +26,7 @@ class AppState:
     metrics: Metrics
     revocations: RevocationList
     clock: Callable[[], float]
+    scopes: ScopeCatalog
 
 
 def get_state(request: Request) -> AppState:

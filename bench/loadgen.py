@@ -155,6 +155,8 @@ class HeyResult:
     slowest_ms: float
     statuses: dict[str, int]
     errors: int
+    #: CPU share of processes outside the benchmark meanwhile (filled in by the caller).
+    background_pct: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

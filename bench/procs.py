@@ -36,6 +36,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def system_busy_seconds() -> float:
+    """CPU time all processes on the machine used so far (everything but idle and iowait)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
 def free_port() -> int:
     """A port that was free a moment ago (callers retry if it is taken before they bind)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -244,6 +251,18 @@ class Nginx:
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
+
+    def pids(self) -> list[int]:
+        """The master and its workers."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        return [self.pid, *(int(pid) for pid in children)]
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                total += cpu_seconds(pid)
+        return total
 
     def stop(self) -> None:
         if self.process is None:

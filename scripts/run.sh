@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Starts mcp-gatekeeper on loopback with the demo configuration (or $MCP_GATEKEEPER_CONFIG).
+# The demo: Traefik on 127.0.0.1:8080 (DEMO_PORT, or --port N; 0 = a free port) in front of the
+# example notes MCP server, with mcp-gatekeeper (config/demo.yaml, demo login) as its forward-auth
+# service. Installs the [demo] extra (the MCP SDK and Traefik) first. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/bootstrap-venv.sh
-exec .venv/bin/mcp-gatekeeper serve --config "${MCP_GATEKEEPER_CONFIG:-config/demo.yaml}" "$@"
+scripts/bootstrap-venv.sh demo
+exec .venv/bin/python scripts/demo.py "$@"

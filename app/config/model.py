@@ -22,13 +22,14 @@ from pydantic import (
 
 from .common import AccessPolicy, Duration, RegexList, StrictModel, settings_problem
 from .provider import ProviderConfig
+from .store import StoreConfig
 
 LOOPBACK_HOSTNAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 _HOST_RE = re.compile(
     r"^(?:\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*)"
     r"(?::(?P<port>[0-9]{1,5}))?$"
 )
-_SCOPE_NAME_RE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")  # RFC 6749 §3.3 scope-token
+_SCOPE_NAME_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
 
 
 def split_host(host: str) -> tuple[str, int | None]:
@@ -72,7 +73,7 @@ class ScopeConfig(StrictModel):
     @field_validator("name")
     @classmethod
     def _scope_token(cls, value: str) -> str:
-        if not _SCOPE_NAME_RE.match(value):
+        if not _SCOPE_NAME_RE.fullmatch(value):
             raise ValueError(
                 "a scope name is printable ASCII without spaces, quotes or backslashes"
             )
@@ -92,6 +93,23 @@ class HostConfig(AccessPolicy):
         None, description="Internal URL of the MCP server (used for scope discovery)"
     )
     scopes: list[ScopeConfig] = Field(default_factory=list)
+    base_scopes: list[str] | None = Field(
+        None,
+        alias="baseScopes",
+        description="Scopes offered up front (scopes_supported, 401 challenges); default: all",
+    )
+    tool_policy: Literal["enforce", "strict"] = Field(
+        "enforce",
+        alias="toolPolicy",
+        description="strict: refuse a POST whose tool cannot be identified",
+    )
+
+    @field_validator("base_scopes")
+    @classmethod
+    def _base_scopes(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and "offline_access" in value:
+            raise ValueError("offline_access is never offered by a resource (MCP 2026-07-28)")
+        return value
 
     @field_validator("path")
     @classmethod
@@ -251,6 +269,12 @@ class ServerConfig(StrictModel):
     deny_log_rate: float = Field(
         10.0, gt=0, alias="denyLogRate", description="Deny audit events per second, at most"
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="uvicorn worker processes (more than one needs a sqlite or Redis store)",
+    )
     admin_token: SecretStr | None = Field(
         None,
         alias="adminToken",
@@ -275,6 +299,17 @@ class Config(StrictModel):
     tokens: TokensConfig = Field(default_factory=TokensConfig)
     clients: ClientsConfig = Field(default_factory=lambda: ClientsConfig.model_validate({}))
     server: ServerConfig = Field(default_factory=ServerConfig)
+    store: StoreConfig = Field(default_factory=lambda: StoreConfig.model_validate({}))
+
+    @model_validator(mode="after")
+    def _workers_share_state(self) -> Config:
+        if self.server.workers > 1 and not self.store.shared:
+            raise settings_problem(
+                ["server.workers", "store.url"],
+                "several workers would each keep their own logins and keys in memory; use a "
+                "sqlite:// or redis:// store, or one worker",
+            )
+        return self
 
     @model_validator(mode="after")
     def _demo_only_on_loopback(self) -> Config:

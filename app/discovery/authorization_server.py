@@ -28,6 +28,7 @@ from ..paths import (
     TOKEN_PATH,
 )
 from ..state import StateDep
+from .advertised import advertised_scopes
 
 router = APIRouter()
 CACHE = {"Cache-Control": "public, max-age=300"}
@@ -44,7 +45,8 @@ def metadata(issuer: str, state: StateDep) -> dict[str, Any]:
     scopes: list[str] = []
     for host in state.hosts.hosts:
         if host.issuer == issuer:
-            scopes += [scope for scope in host.scopes if scope not in scopes]
+            offered = advertised_scopes(host, state.scopes.known(host))
+            scopes += [scope for scope in offered if scope not in scopes]
     config = state.config
     document: dict[str, Any] = {
         "issuer": issuer,

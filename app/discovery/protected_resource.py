@@ -15,6 +15,7 @@ from ..errors import MisdirectedRequest, NotFound
 from ..hosts import McpHost
 from ..paths import PRM_PATH
 from ..state import StateDep
+from .advertised import advertised_scopes
 
 router = APIRouter()
 
@@ -28,11 +29,11 @@ class ProtectedResourceMetadata(BaseModel):
     resource_name: str
 
 
-def metadata_for(host: McpHost) -> ProtectedResourceMetadata:
+def metadata_for(host: McpHost, scopes: tuple[str, ...]) -> ProtectedResourceMetadata:
     return ProtectedResourceMetadata(
         resource=host.resource,
         authorization_servers=[host.issuer],
-        scopes_supported=[scope for scope in host.scopes if scope != "offline_access"],
+        scopes_supported=list(scopes),
         # RFC 6750 §2.3: tokens in query strings leak into logs; only the header is accepted.
         bearer_methods_supported=["header"],
         jwks_uri=host.jwks_uri,
@@ -46,7 +47,8 @@ def _document(request: Request, state: StateDep, suffix: str | None) -> Response
         raise MisdirectedRequest("This host is not a configured MCP host")
     if suffix is not None and "/" + suffix != host.path:
         raise NotFound(f"No protected resource at {suffix!r} on this host; try {host.path!r}")
-    body = metadata_for(host).model_dump_json()
+    scopes = advertised_scopes(host, state.scopes.known(host))
+    body = metadata_for(host, scopes).model_dump_json()
     headers = {**PUBLIC_CORS, "Cache-Control": "public, max-age=300"}
     return Response(body, media_type="application/json", headers=headers)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from starlette.routing import Route
 
 from ..config import Config
+from ..discovery.scopes import ScopeCatalog
 from ..hosts import HostRegistry
 from ..keys import KeyManager
 from ..ops.metrics import Metrics
@@ -27,6 +28,7 @@ def build_authenticator(
     revocations: RevocationList,
     metrics: Metrics,
     deny_audit: DenyAudit,
+    catalog: ScopeCatalog,
     clock: Callable[[], float],
 ) -> Authenticator:
     names = config.proxy.identity_headers
@@ -53,6 +55,7 @@ def build_authenticator(
         reader,
         verifier,
         renderer,
+        catalog,
         metrics,
         deny_audit,
         reject_identity_headers=config.proxy.reject_client_identity_headers,

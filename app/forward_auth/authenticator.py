@@ -1,36 +1,52 @@
-"""``/authenticate``: is this bearer token good for this MCP host?
+"""``/authenticate``: is this bearer token good for this MCP host, and for this tool?
 
 A raw ASGI endpoint mounted as a plain Starlette route: no Request/Response objects, no
 dependency injection, one pass over the headers, prebuilt answers. It depends only on keys,
-tokens, hosts and the gateway header family (``research/perf.md`` §3b: the framework costs more
-than the token check).
+tokens, hosts, the gateway header family and what the scope catalog already knows (never any
+I/O: ``research/perf.md`` §3b, the framework costs more than the token check).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from starlette.types import Receive, Scope, Send
 
+from ..discovery.advertised import advertised_scopes
+from ..discovery.scopes import ScopeCatalog
 from ..hosts import HostRegistry, McpHost
 from ..ops.metrics import UNKNOWN_HOST as UNKNOWN_HOST_LABEL
 from ..ops.metrics import Metrics
-from ..tokens import InvalidToken, TokenVerifier
+from ..tokens import InvalidToken, TokenVerifier, Verified
 from .identity import IdentityRenderer
-from .original_request import OriginalRequestReader
+from .original_request import OriginalRequest, OriginalRequestReader
 from .responses import (
     FAILED_CLOSED,
     IDENTITY_HEADER_REJECTED,
     UNKNOWN_HOST,
     Answer,
     HostAnswers,
+    forbidden,
+    insufficient_scope,
     make_answer,
 )
+from .tool_calls import MAX_BODY_BYTES, UnreadableToolCall, combine, from_body, from_headers
+from .tool_policy import ToolScopes
 
 log = logging.getLogger(__name__)
 
 DenyAudit = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class HostView:
+    """A host's answers and tool scopes, rebuilt only when its known scopes change."""
+
+    version: object
+    answers: HostAnswers
+    tool_scopes: ToolScopes
 
 
 class Authenticator:
@@ -40,6 +56,7 @@ class Authenticator:
         reader: OriginalRequestReader,
         verifier: TokenVerifier[Answer],
         renderer: IdentityRenderer,
+        catalog: ScopeCatalog,
         metrics: Metrics,
         deny_audit: DenyAudit,
         *,
@@ -48,15 +65,18 @@ class Authenticator:
         self._hosts = hosts
         self._reader = reader
         self._verifier = verifier
+        self._catalog = catalog
         self._metrics = metrics
         self._deny_audit = deny_audit
         self._reject_identity_headers = reject_identity_headers
-        self._answers = {host.host: HostAnswers.for_host(host) for host in hosts.hosts}
+        self._views: dict[str, HostView] = {}
         self._preflight = make_answer(200, renderer.anonymous())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            answer = self.decide(scope["method"], scope["headers"])
+            original = self._reader.read(scope["method"], scope["headers"])
+            body = await _read_body(receive) if original.has_body else None
+            answer = self.decide(original, body)
         except Exception:
             # Fail closed, and never with a 5xx: Envoy's failure mode could turn it into "allow".
             log.exception("unexpected error in /authenticate")
@@ -66,8 +86,20 @@ class Authenticator:
         )
         await send({"type": "http.response.body", "body": answer.body})
 
-    def decide(self, method: str, headers: list[tuple[bytes, bytes]]) -> Answer:
-        original = self._reader.read(method, headers)
+    def view(self, host: McpHost) -> HostView:
+        version = self._catalog.version(host)
+        view = self._views.get(host.host)
+        if view is None or view.version is not version:
+            known = self._catalog.known(host)
+            view = HostView(
+                version,
+                HostAnswers.for_host(host, advertised_scopes(host, known)),
+                ToolScopes.from_scopes(known.scopes),
+            )
+            self._views[host.host] = view
+        return view
+
+    def decide(self, original: OriginalRequest, body: bytes | None) -> Answer:
         host = self._hosts.get(original.host)
         if host is None:
             self._deny(UNKNOWN_HOST_LABEL, "unknown_host", method=original.method)
@@ -75,28 +107,77 @@ class Authenticator:
         if original.spoofed_identity_header and self._reject_identity_headers:
             self._deny(host.host, "identity_header_rejected", method=original.method)
             return IDENTITY_HEADER_REJECTED
-        answers = self._answers[host.host]
+        view = self.view(host)
         token = _bearer(original.authorization)
         if token is None:
             if original.method == "OPTIONS" and original.authorization is None:
                 self._metrics.count_decision(host.host, "preflight")
                 return self._preflight
             self._metrics.count_decision(host.host, "no_token")
-            return answers.missing_token
-        return self._check_token(token, host, answers)
-
-    def _check_token(self, token: str, host: McpHost, answers: HostAnswers) -> Answer:
+            return view.answers.missing_token
         try:
             verified = self._verifier.verify(token, host)
         except InvalidToken as exc:
             self._deny(host.host, "invalid_token", reason=exc.reason)
-            return answers.invalid_token
+            return view.answers.invalid_token
+        return self._check_tools(original, body, host, view, verified)
+
+    def _check_tools(
+        self,
+        original: OriginalRequest,
+        body: bytes | None,
+        host: McpHost,
+        view: HostView,
+        verified: Verified[Answer],
+    ) -> Answer:
+        """The per-tool decision of ``toolPolicy`` (enforce or strict)."""
+        claims = verified.claims
+        fields = {"sub": claims.identity.subject, "client_id": claims.client_id}
+        if original.mcp_method is not None or body is not None:
+            try:
+                calls = combine(
+                    from_headers(original.mcp_method, original.mcp_name),
+                    from_body(body) if body is not None else None,
+                )
+            except UnreadableToolCall as exc:
+                self._deny(host.host, "tool_unreadable", reason=exc.reason, **fields)
+                return forbidden(f"The request cannot be checked: {exc.reason}")
+            if calls is not None:
+                missing = view.tool_scopes.missing(calls.tools, claims.scopes)
+                if missing:
+                    self._deny(host.host, "insufficient_scope", tools=list(calls.tools), **fields)
+                    return insufficient_scope(host, (*claims.scopes, *missing), calls.tools)
+                self._metrics.count_decision(host.host, "allowed")
+                return verified.rendered
+        if host.config.tool_policy == "strict" and original.method == "POST":
+            self._deny(host.host, "tool_unidentified", **fields)
+            return forbidden(
+                "This MCP server only accepts requests whose tool can be checked "
+                "(send Mcp-Method/Mcp-Name, or let the gateway forward the body)"
+            )
         self._metrics.count_decision(host.host, "allowed")
         return verified.rendered
 
     def _deny(self, host: str, result: str, **fields: object) -> None:
         self._metrics.count_decision(host, result)
         self._deny_audit("request_denied", host=host, result=result, **fields)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """The forwarded request body, read up to one byte past the inspection limit."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= MAX_BODY_BYTES + 1:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
 
 def _bearer(authorization: bytes | None) -> str | None:

@@ -22,6 +22,11 @@ class OriginalRequest:
     authorization: bytes | None
     #: A header that only we may set (an identity header) came from the client.
     spoofed_identity_header: bool
+    #: 2026-07-28 transport headers; ``None`` if absent, ``""`` if repeated (unreadable).
+    mcp_method: str | None
+    mcp_name: str | None
+    #: The gateway forwarded the request body (Envoy with_request_body, Traefik forwardBody).
+    has_body: bool
 
 
 def identity_header_names(names: tuple[str, ...]) -> frozenset[bytes]:
@@ -55,7 +60,9 @@ class OriginalRequestReader:
         method_value: bytes | None = None
         authorization: bytes | None = None
         authorization_count = 0
-        spoofed = False
+        spoofed = has_body = False
+        mcp_method: str | None = None
+        mcp_name: str | None = None
         for name, value in headers:
             if name == self._host_header:
                 host_values.append(value)
@@ -66,6 +73,14 @@ class OriginalRequestReader:
                 method_value = value
             elif name in self._identity_headers:
                 spoofed = True
+            elif name == b"mcp-method":
+                mcp_method = "" if mcp_method is not None else value.decode("latin-1")
+            elif name == b"mcp-name":
+                mcp_name = "" if mcp_name is not None else value.decode("latin-1")
+            elif name == b"content-length":
+                has_body = value.strip() not in (b"0", b"")
+            elif name == b"transfer-encoding":
+                has_body = True
         if method_value is not None:
             method = method_value.decode("latin-1").upper()
         return OriginalRequest(
@@ -74,6 +89,9 @@ class OriginalRequestReader:
             # Two Authorization headers are ambiguous; treat as none (RFC 6750 §2: one method).
             authorization=authorization if authorization_count == 1 else None,
             spoofed_identity_header=spoofed,
+            mcp_method=mcp_method,
+            mcp_name=mcp_name,
+            has_body=has_body,
         )
 
     def _host(self, values: list[bytes]) -> str | None:

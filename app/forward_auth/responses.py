@@ -38,15 +38,15 @@ def _error_body(error: str, description: str) -> bytes:
     return json.dumps({"error": error, "error_description": description}).encode()
 
 
-def _challenge(host: McpHost, error: str | None) -> bytes:
+def _challenge(host: McpHost, error: str | None, scopes: tuple[str, ...]) -> bytes:
     """RFC 6750 §3 / RFC 9728 §5.1; ``scope`` never lists ``offline_access`` (MCP 2026-07-28)."""
     params = []
     if error:
         params.append(f'error="{error}"')
     params.append(f'resource_metadata="{host.resource_metadata_url}"')
-    scopes = [scope for scope in host.scopes if scope != "offline_access"]
-    if scopes:
-        params.append(f'scope="{" ".join(scopes)}"')
+    offered = [scope for scope in scopes if scope != "offline_access"]
+    if offered:
+        params.append(f'scope="{" ".join(offered)}"')
     return ("Bearer " + ", ".join(params)).encode()
 
 
@@ -58,9 +58,14 @@ class HostAnswers:
     invalid_token: Answer
 
     @classmethod
-    def for_host(cls, host: McpHost) -> HostAnswers:
+    def for_host(cls, host: McpHost, scopes: tuple[str, ...]) -> HostAnswers:
         def unauthorized(error: str | None, description: str) -> Answer:
-            headers = ((b"www-authenticate", _challenge(host, error)), _JSON, _NO_STORE, *_CORS)
+            headers = (
+                (b"www-authenticate", _challenge(host, error, scopes)),
+                _JSON,
+                _NO_STORE,
+                *_CORS,
+            )
             return make_answer(401, headers, _error_body(error or "unauthorized", description))
 
         return cls(
@@ -77,6 +82,24 @@ IDENTITY_HEADER_REJECTED = make_answer(
     (_JSON, _NO_STORE),
     _error_body("forbidden", "The request carries identity headers only the gateway may set"),
 )
+
+
+def insufficient_scope(host: McpHost, scopes: tuple[str, ...], tools: tuple[str, ...]) -> Answer:
+    """MCP step-up: 403 naming the granted scopes plus the missing ones, so no grant is lost."""
+    headers = (
+        (b"www-authenticate", _challenge(host, "insufficient_scope", scopes)),
+        _JSON,
+        _NO_STORE,
+        *_CORS,
+    )
+    description = f"The token does not allow {', '.join(tools)}; ask for: {' '.join(scopes)}"
+    return make_answer(403, headers, _error_body("insufficient_scope", description))
+
+
+def forbidden(description: str) -> Answer:
+    return make_answer(403, (_JSON, _NO_STORE), _error_body("forbidden", description))
+
+
 FAILED_CLOSED = make_answer(
     403, (_JSON, _NO_STORE), _error_body("forbidden", "The request could not be checked")
 )

@@ -34,6 +34,8 @@ class ToolCalls:
 
 
 def from_headers(method: str | None, name: str | None) -> ToolCalls | None:
+    if method == "":
+        raise UnreadableToolCall("Mcp-Method is empty or repeated")
     if method is None:
         if name is not None:
             raise UnreadableToolCall("Mcp-Name without Mcp-Method")

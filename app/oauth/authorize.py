@@ -12,7 +12,9 @@ import secrets
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
+from ..discovery.advertised import advertised_scopes
 from ..errors import NO_STORE, MisdirectedRequest
+from ..hosts import McpHost
 from ..paths import AUTHORIZE_PATH, CALLBACK_PATH
 from ..providers import ProviderError
 from .browser import bind_browser
@@ -88,6 +90,7 @@ def _redirect_uri(client: RegisteredClient, requested: str | None) -> str:
 
 
 async def validate(request: Request, oauth: OAuthContext, issuer: str) -> AuthorizationRequest:
+    """Client and redirect URI first (errors as a page), then the rest (errors redirected)."""
     try:
         client = await _client(oauth, single(request, "client_id"))
         redirect_uri = _redirect_uri(client, single(request, "redirect_uri"))
@@ -96,9 +99,13 @@ async def validate(request: Request, oauth: OAuthContext, issuer: str) -> Author
         raise BrowserError(exc.description) from None
     target = RedirectTarget(redirect_uri, state, issuer)
     try:
-        return _validate_rest(request, oauth, issuer, client, target)
+        authorization, host = _validate_rest(request, oauth, issuer, client, target)
+        asked = single(request, "scope")
     except OAuthError as exc:
         raise AuthorizationRedirect(exc, target) from None
+    known = await oauth.scopes.scopes(host)
+    scopes = requested_scopes(asked, known.names, advertised_scopes(host, known))
+    return authorization.model_copy(update={"scopes": scopes})
 
 
 def _validate_rest(
@@ -107,7 +114,7 @@ def _validate_rest(
     issuer: str,
     client: RegisteredClient,
     target: RedirectTarget,
-) -> AuthorizationRequest:
+) -> tuple[AuthorizationRequest, McpHost]:
     if single(request, "response_type") != "code":
         raise UnsupportedResponseType("response_type must be code")
     challenge = single(request, "code_challenge")
@@ -119,15 +126,16 @@ def _validate_rest(
     host = oauth.host_for_resource(resource.rstrip("/"))
     if host is None or host.issuer != issuer:
         raise InvalidTarget(f"{resource!r} is not an MCP server this authorization server serves")
-    return AuthorizationRequest(
+    authorization = AuthorizationRequest(
         issuer=issuer,
         client_id=client.client_id,
         redirect_uri=target.redirect_uri,
         state=target.state,
         code_challenge=challenge,
         resource=host.resource,
-        scopes=requested_scopes(single(request, "scope"), host),
+        scopes=(),
     )
+    return authorization, host
 
 
 def _default_resource(request: Request, oauth: OAuthContext) -> str:

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ..config import Config
+from ..discovery.scopes import ScopeCatalog
 from ..hosts import HostRegistry, McpHost
 from ..keys import KeyManager
 from ..providers import IdentityProvider
@@ -27,6 +28,7 @@ class OAuthContext:
     provider: IdentityProvider
     revocations: RevocationList
     clock: Callable[[], float]
+    scopes: ScopeCatalog
 
     def host_for_resource(self, resource: str) -> McpHost | None:
         for host in self.hosts.hosts:

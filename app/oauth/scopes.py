@@ -7,16 +7,16 @@ step up after a 403 ``insufficient_scope`` (MCP scope challenge handling).
 
 from __future__ import annotations
 
-from ..hosts import McpHost
-
 OFFLINE_ACCESS = "offline_access"
 
 
-def requested_scopes(scope: str | None, host: McpHost) -> tuple[str, ...]:
+def requested_scopes(
+    scope: str | None, available: tuple[str, ...], default: tuple[str, ...]
+) -> tuple[str, ...]:
     """The requested scopes the host knows, in the host's order; unknown ones are dropped
     (RFC 6749 §3.3 lets the server ignore them; the token response states what was granted).
-    Without a ``scope`` parameter, the host's scopes are requested."""
+    Without a ``scope`` parameter, the host's advertised (base) scopes are requested."""
     if scope is None:
-        return host.scopes
+        return tuple(name for name in default if name in available)
     asked = set(scope.split())
-    return tuple(name for name in host.scopes if name in asked)
+    return tuple(name for name in available if name in asked)

@@ -1,6 +1,6 @@
-"""State behind one small interface; in memory by default."""
+"""State behind one small interface: memory (default), sqlite or Redis (``factory.py``)."""
 
-from .base import Store
+from .base import Store, StoreUnavailable
 from .memory import MemoryStore
 
-__all__ = ["MemoryStore", "Store"]
+__all__ = ["MemoryStore", "Store", "StoreUnavailable"]

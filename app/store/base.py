@@ -1,14 +1,29 @@
 """The one interface for every piece of state the service keeps.
 
-Signing keys live here now; clients, authorization codes, refresh tokens and consents will too.
-Values are opaque bytes under a namespace, each with a lifetime, so a shared backend (Redis) can
-replace the in-memory one without the callers noticing. The hot path (``/authenticate``) never
-touches the store: it works from in-process snapshots.
+Signing keys, registered clients, pending logins, codes, refresh-token families, consent approvals
+and the revocation list live here. Values are opaque bytes under a namespace, each with a
+lifetime, so the in-memory, sqlite and Redis back-ends are interchangeable (they pass the same
+conformance tests). The hot path (``/authenticate``) never touches the store: it works from
+in-process snapshots that background tasks keep fresh.
+
+Single use must hold across processes, so the protocol has atomic operations instead of
+read-then-write: ``pop`` (codes, states), ``add`` (put-if-absent: locks, new records) and
+``replace_if`` (compare-and-swap: refresh-token rotation, the key ring).
 """
 
 from __future__ import annotations
 
 from typing import Protocol
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached or did not answer in time; the caller answers 503."""
+
+
+def check_ttl(ttl: float) -> None:
+    """A lifetime of zero or less is a bug in the caller, not a silent no-op."""
+    if ttl <= 0:
+        raise ValueError("ttl must be positive")
 
 
 class Store(Protocol):
@@ -25,8 +40,18 @@ class Store(Protocol):
         """Store ``value`` for ``ttl`` seconds, replacing any previous value."""
         ...
 
+    async def add(self, namespace: str, key: str, value: bytes, ttl: float) -> bool:
+        """Store ``value`` only if no live value exists; ``True`` if it was stored (atomic)."""
+        ...
+
+    async def replace_if(
+        self, namespace: str, key: str, expected: bytes, value: bytes, ttl: float
+    ) -> bool:
+        """Replace the live value by ``value`` only if it equals ``expected`` (atomic)."""
+        ...
+
     async def pop(self, namespace: str, key: str) -> bytes | None:
-        """Remove and return the live value: single use (authorization codes, states)."""
+        """Remove and return the live value: single use (authorization codes, states), atomic."""
         ...
 
     async def delete(self, namespace: str, key: str) -> None:
@@ -34,5 +59,9 @@ class Store(Protocol):
         ...
 
     async def items(self, namespace: str) -> list[tuple[str, bytes]]:
-        """Every live entry of a namespace: for administration, never on a request path."""
+        """Every live entry of a namespace: for administration and background sync only."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; the store is not used afterwards."""
         ...

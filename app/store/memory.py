@@ -1,4 +1,7 @@
-"""In-process store: bounded per namespace by entry count and by each entry's lifetime."""
+"""In-process store: bounded per namespace by entry count and by each entry's lifetime.
+
+One event loop, no ``await`` inside an operation: every operation is atomic by construction.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import time
 from collections.abc import Callable
 
 from cachetools import TLRUCache
+
+from .base import check_ttl
 
 DEFAULT_MAX_ENTRIES = 50_000
 
@@ -38,9 +43,27 @@ class MemoryStore:
         return entry[0] if entry else None
 
     async def put(self, namespace: str, key: str, value: bytes, ttl: float) -> None:
-        if ttl <= 0:
-            raise ValueError("ttl must be positive")
+        check_ttl(ttl)
         self._space(namespace)[key] = (value, self._clock() + ttl)
+
+    async def add(self, namespace: str, key: str, value: bytes, ttl: float) -> bool:
+        check_ttl(ttl)
+        space = self._space(namespace)
+        if space.get(key) is not None:
+            return False
+        space[key] = (value, self._clock() + ttl)
+        return True
+
+    async def replace_if(
+        self, namespace: str, key: str, expected: bytes, value: bytes, ttl: float
+    ) -> bool:
+        check_ttl(ttl)
+        space = self._space(namespace)
+        entry = space.get(key)
+        if entry is None or entry[0] != expected:
+            return False
+        space[key] = (value, self._clock() + ttl)
+        return True
 
     async def pop(self, namespace: str, key: str) -> bytes | None:
         entry = self._space(namespace).pop(key, None)
@@ -53,6 +76,9 @@ class MemoryStore:
         space = self._space(namespace)
         space.expire()
         return [(key, entry[0]) for key, entry in list(space.items())]
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
     def __len__(self) -> int:
         return sum(len(space) for space in self._namespaces.values())

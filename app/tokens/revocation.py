@@ -1,17 +1,29 @@
-"""Revoked token ids (``jti``), kept only until the token would have expired anyway."""
+"""Revoked token ids (``jti``), kept only until the token would have expired anyway.
+
+Checked in memory on every ``/authenticate``. With a shared store, ``revocation_sync.py`` binds
+itself here: what this process revokes is also written to the store, and what other processes
+revoked is learnt by polling it.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from cachetools import TLRUCache
 
 MAX_REVOKED = 100_000
 
+Listener = Callable[[str, float], None]
+Publisher = Callable[[], Awaitable[None]]
+
 
 def _until_expiry(_jti: str, expires_at: float, _now: float) -> float:
     return expires_at
+
+
+async def _nothing_to_publish() -> None:
+    """With a process-local store the in-memory list is all there is."""
 
 
 class RevocationList:
@@ -21,9 +33,29 @@ class RevocationList:
         self._revoked: TLRUCache[str, float] = TLRUCache(
             maxsize=max_entries, ttu=_until_expiry, timer=clock
         )
+        self._listener: Listener | None = None
+        self._publisher: Publisher = _nothing_to_publish
+
+    def bind(self, listener: Listener, publisher: Publisher) -> None:
+        """Told about every local revocation; ``publish`` awaits ``publisher``."""
+        self._listener, self._publisher = listener, publisher
 
     def revoke(self, jti: str, expires_at: float) -> None:
         self._revoked[jti] = expires_at
+        if self._listener is not None:
+            self._listener(jti, expires_at)
+
+    def learn(self, jti: str, expires_at: float) -> None:
+        """A revocation another process published."""
+        self._revoked[jti] = expires_at
+
+    async def publish(self) -> None:
+        """Write this process's revocations to the shared store now (``StoreUnavailable`` if it
+        cannot; they stay queued and the background task retries)."""
+        await self._publisher()
 
     def __contains__(self, jti: object) -> bool:
         return jti in self._revoked
+
+    def __len__(self) -> int:
+        return len(self._revoked)

@@ -20,6 +20,7 @@ from tests.integration.harness import (
     echo_upstream,
     run_gateway,
 )
+from tests.integration.harness.configs import routed_to_service
 from tests.integration.harness.upstream import (
     QuietHandler,
     read_request_body,
@@ -70,7 +71,7 @@ def make_stub_auth(seen: list[Seen]) -> type[QuietHandler]:
             read_request_body(self)
             host = self.headers.get("Host", "")
             seen.append(Seen(self.command, self.path, host, self.client_address[1]))
-            if self.path.startswith(("/.well-known/", "/openid/")):
+            if routed_to_service(self.path):
                 send_json(self, 200, {"host": self.headers.get("Host"), "path": self.path})
                 return
             token = self.headers.get("Authorization", "").removeprefix("Bearer ")
@@ -211,7 +212,13 @@ def test_omitted_identity_header_leaks_through_envoy(stack: Stack) -> None:
 
 @pytest.mark.parametrize(
     ("host", "path"),
-    [(HOST, "/.well-known/oauth-protected-resource"), (OTHER_HOST, "/openid/.well-known/jwks")],
+    [
+        (HOST, "/.well-known/oauth-protected-resource"),
+        (HOST, "/.well-known/oauth-protected-resource/mcp"),
+        (OTHER_HOST, "/openid/v1/jwks"),
+        (OTHER_HOST, "/token"),
+        (HOST, "/authorize?client_id=x"),
+    ],
 )
 def test_discovery_paths_skip_auth_and_keep_host(stack: Stack, host: str, path: str) -> None:
     stack.seen.clear()
@@ -219,6 +226,17 @@ def test_discovery_paths_skip_auth_and_keep_host(stack: Stack, host: str, path: 
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"host": host, "path": path}
     assert [s.path for s in stack.seen] == [path]  # no /authenticate call on the way
+
+
+@pytest.mark.parametrize(
+    "path", ["/tokens", "/token/x", "/.well-known/oauth-protected-resources", "/openid/v1"]
+)
+def test_paths_near_the_service_paths_need_a_token(stack: Stack, path: str) -> None:
+    """Exact paths are exact, and a prefix covers only whole path segments below it."""
+    stack.seen.clear()
+    resp = stack.client.get(path, headers={"Host": HOST})
+    assert resp.status_code == 401, resp.text
+    assert [s.path.split("/")[1] for s in stack.seen] == ["authenticate"]
 
 
 def test_auth_connection_is_kept_alive(stack: Stack) -> None:

@@ -11,11 +11,23 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from mcp_gatekeeper.paths import AUTHENTICATE_PATH, AUTHORIZATION_SERVER_PATHS, RoutedPath
+
 from .ports import LOOPBACK
 
-AUTH_PATH = "/authenticate"
-#: Served by the auth service itself and reachable without a token.
-DISCOVERY_PREFIXES = ("/.well-known/", "/openid/")
+AUTH_PATH = AUTHENTICATE_PATH
+#: Served by the auth service itself and reachable without a token: the service's own list, so
+#: the tests route exactly what the Helm chart and the examples route.
+SERVICE_PATHS: tuple[RoutedPath, ...] = AUTHORIZATION_SERVER_PATHS
+
+
+def routed_to_service(path: str) -> bool:
+    """Whether a gateway of this harness sends ``path`` (query ignored) to the auth service."""
+    path = path.split("?", 1)[0]
+    return any(
+        path == routed.path or (routed.match == "prefix" and path.startswith(routed.path + "/"))
+        for routed in SERVICE_PATHS
+    )
 
 
 @dataclass(frozen=True)
@@ -50,9 +62,14 @@ def envoy_config(spec: GatewaySpec) -> str:
             "disabled": True,
         }
     }
+    # path_separated_prefix: the path itself or below it ("/a" matches "/a/b", not "/ab").
     routes: list[dict[str, object]] = [
-        {"match": {"prefix": p}, "route": {"cluster": "auth"}, "typed_per_filter_config": no_authz}
-        for p in DISCOVERY_PREFIXES
+        {
+            "match": {"path" if r.match == "exact" else "path_separated_prefix": r.path},
+            "route": {"cluster": "auth"},
+            "typed_per_filter_config": no_authz,
+        }
+        for r in SERVICE_PATHS
     ]
     routes.append({"match": {"prefix": "/"}, "route": {"cluster": "upstream"}})
     vhosts = [
@@ -130,7 +147,10 @@ def traefik_configs(spec: GatewaySpec, dynamic_path: Path) -> tuple[str, str]:
         "providers": {"file": {"filename": str(dynamic_path), "watch": False}},
         "log": {"level": "WARN"},
     }
-    discovery = " || ".join(f"PathPrefix(`{p}`)" for p in DISCOVERY_PREFIXES)
+    discovery = " || ".join(
+        f"Path(`{r.path}`)" + (f" || PathPrefix(`{r.path}/`)" if r.match == "prefix" else "")
+        for r in SERVICE_PATHS
+    )
     routers: dict[str, object] = {}
     for i, host in enumerate(spec.hosts):
         routers[f"discovery-{i}"] = {
@@ -176,7 +196,9 @@ def traefik_configs(spec: GatewaySpec, dynamic_path: Path) -> tuple[str, str]:
 # --- Caddy ----------------------------------------------------------------------------------
 def caddyfile(spec: GatewaySpec) -> str:
     sites = ", ".join(f"http://{host}:{spec.port}" for host in spec.hosts)
-    discovery = " ".join(f"{p}*" for p in DISCOVERY_PREFIXES)
+    discovery = " ".join(
+        r.path + (f" {r.path}/*" if r.match == "prefix" else "") for r in SERVICE_PATHS
+    )
     # `uri /authenticate?`: the trailing "?" clears the query; without it Caddy appends the
     # client's query string to the auth URI.
     return f"""{{

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from .configs import AUTH_PATH, DISCOVERY_PREFIXES, GatewaySpec
+from .configs import AUTH_PATH, SERVICE_PATHS, GatewaySpec
 from .ports import LOOPBACK
 
 # What ingress-nginx's nginx.tmpl renders for
@@ -47,10 +47,14 @@ def _nginx_server(spec: GatewaySpec, host: str) -> str:
         f"            proxy_set_header '{name}' $authHeader{i};\n"
         for i, name in enumerate(spec.identity_headers)
     )
+    # ingress-nginx renders pathType Exact as `location = p` and Prefix as `location = p` plus
+    # `location p/` (element-wise prefix: "/a" matches "/a/b", not "/ab").
+    locations = [f"= {r.path}" for r in SERVICE_PATHS]
+    locations += [f"{r.path}/" for r in SERVICE_PATHS if r.match == "prefix"]
     discovery = "".join(
-        f"        location {prefix} {{\n            set $best_http_host $http_host;\n"
+        f"        location {location} {{\n            set $best_http_host $http_host;\n"
         f"{_NGINX_PROXY_COMMON}            proxy_pass http://gatekeeper_auth;\n        }}\n"
-        for prefix in DISCOVERY_PREFIXES
+        for location in locations
     )
     return f"""
     server {{

@@ -18,7 +18,7 @@ from ..errors import GatekeeperError, NotFound
 from ..oauth import families
 from ..oauth.clients.models import RegisteredClient
 from ..oauth.clients.registry import NAMESPACE as CLIENTS
-from ..oauth.consent import APPROVALS
+from ..oauth.consent import APPROVALS, Approval
 from ..oauth.context import OAuthContext, OAuthDep
 from ..oauth.records import RefreshFamily
 from ..ops.audit import audit
@@ -97,7 +97,8 @@ async def revoke_user(user: str, request: Request, oauth: OAuthDep) -> dict[str,
             ended += 1
     forgotten = 0
     for key, raw in await oauth.store.items(APPROVALS):
-        if user in raw.decode().split("\n", 2)[:2]:
+        approval = Approval.model_validate_json(raw)
+        if user in (approval.subject, approval.email):
             await oauth.store.delete(APPROVALS, key)
             forgotten += 1
     audit("user_revoked", user=user, grants_ended=ended, approvals_forgotten=forgotten)

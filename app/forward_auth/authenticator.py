@@ -133,7 +133,7 @@ class Authenticator:
         """The per-tool decision of ``toolPolicy`` (enforce or strict)."""
         claims = verified.claims
         fields = {"sub": claims.identity.subject, "client_id": claims.client_id}
-        if original.mcp_method is not None or body is not None:
+        if original.mcp_method is not None or original.mcp_name is not None or body is not None:
             try:
                 calls = combine(
                     from_headers(original.mcp_method, original.mcp_name),

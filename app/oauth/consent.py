@@ -3,17 +3,21 @@
 This is the confused-deputy guard of the MCP spec (A12): we log users in with one static
 upstream client for every dynamically registered MCP client, so without it an attacker's client
 could ride on a victim's identity-provider session. An approval is remembered for the same user,
-client, redirect URI, resource and scopes, and then skips the page.
+client, redirect URI, resource and requested scopes (with the scopes the user picked), and
+then skips the page. ``proxy.disableConsentScreen`` removes the scope picker (the requested
+scopes are granted), never the approval itself.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel
 
 from ..errors import NO_STORE, page_security_headers
 from ..ops.audit import audit
@@ -31,7 +35,17 @@ from .records import AuthorizationRequest, PendingConsent, User
 
 CONSENTS = "consents"
 APPROVALS = "approvals"
+#: A client registered this recently gets a "new application" notice on the page.
+FIRST_SEEN_SECONDS = 3600.0
 router = APIRouter()
+
+
+class Approval(BaseModel):
+    """A remembered approval: who approved, and which of the requested scopes."""
+
+    subject: str
+    email: str
+    scopes: tuple[str, ...]
 
 
 def _approval_key(request: AuthorizationRequest, user: User) -> str:
@@ -45,9 +59,12 @@ async def ask_consent(
     oauth: OAuthContext, request: AuthorizationRequest, user: User, browser: BrowserBinding
 ) -> Response:
     """Straight to the client when this exact approval is remembered; else the consent page."""
-    if await oauth.store.get(APPROVALS, _approval_key(request, user)) is not None:
+    remembered = await oauth.store.get(APPROVALS, _approval_key(request, user))
+    if remembered is not None:
+        approval = Approval.model_validate_json(remembered)
         audit("consent_remembered", client_id=request.client_id, sub=user.subject)
-        return await redirect_with_code(oauth, request, user, browser)
+        granted = request.model_copy(update={"scopes": approval.scopes})
+        return await redirect_with_code(oauth, granted, user, browser)
     consent_id = secrets.token_urlsafe(32)
     pending = PendingConsent(
         request=request,
@@ -84,23 +101,36 @@ async def consent_page(request: Request, oauth: OAuthDep) -> Response:
     host = oauth.host_for_resource(pending.request.resource)
     if client is None or host is None:
         raise BrowserError("The client or MCP server of this request no longer exists.")
-    descriptions = {scope.name: scope for scope in host.config.scopes}
+    known = await oauth.scopes.scopes(host)
+    requested = set(pending.request.scopes)
+    picker = not oauth.config.proxy.disable_consent_screen
+    shown = [scope for scope in known.scopes if picker or scope.name in requested]
     page = render_page(
         "consent.html",
         title=f"Allow {client.display_name}?",
         client_name=client.display_name,
         client_id=client.client_id,
+        logo=client.metadata.logo_uri if _is_https(client.metadata.logo_uri) else None,
+        first_seen=client.client_id_issued_at > oauth.clock() - FIRST_SEEN_SECONDS,
         redirect_host=urlsplit(pending.request.redirect_uri).netloc,
         loopback_only=all(is_loopback(uri) for uri in client.metadata.redirect_uris),
         resource=pending.request.resource,
         host=host.host,
         user=pending.user,
-        scopes=[(name, descriptions.get(name)) for name in pending.request.scopes],
+        scopes=shown,
+        requested=requested,
+        picker=picker,
+        scopes_unavailable=not known.available,
         consent_id=consent_id,
         csrf=pending.csrf,
         action=CONSENT_PATH,
     )
     return HTMLResponse(page, headers={**NO_STORE, **page_security_headers()})
+
+
+def _is_https(uri: str | None) -> bool:
+    # A logo over http would be mixed content and a tracking pixel for anyone on the path.
+    return uri is not None and uri.startswith("https://")
 
 
 @router.post(CONSENT_PATH)
@@ -110,6 +140,7 @@ async def consent_answer(
     consent_id: str = Form("", alias="request"),
     csrf: str = Form(""),
     decision: str = Form(""),
+    scope: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     pending = await _pending(request, oauth, consent_id)
     if not hmac.compare_digest(csrf.encode(), pending.csrf.encode()):
@@ -123,9 +154,25 @@ async def consent_answer(
             authorization.redirect_uri, authorization.state, authorization.issuer
         )
         raise AuthorizationRedirect(AccessDenied("The user denied the request"), target)
+    approved = _approved_scopes(oauth, authorization, scope or [])
     ttl = oauth.config.tokens.max_session_age.total_seconds()
-    # The value names the user, so an administrator can make them approve again.
-    owner = f"{user.subject}\n{user.email}".encode()
-    await oauth.store.put(APPROVALS, _approval_key(authorization, user), owner, ttl)
-    audit("consent_given", scopes=list(authorization.scopes), **fields)
-    return await redirect_with_code(oauth, authorization, user, pending.browser)
+    # The record names the user, so an administrator can make them approve again.
+    record = Approval(subject=user.subject, email=user.email, scopes=approved)
+    await oauth.store.put(
+        APPROVALS, _approval_key(authorization, user), record.model_dump_json().encode(), ttl
+    )
+    audit("consent_given", requested=list(authorization.scopes), scopes=list(approved), **fields)
+    granted = authorization.model_copy(update={"scopes": approved})
+    return await redirect_with_code(oauth, granted, user, pending.browser)
+
+
+def _approved_scopes(
+    oauth: OAuthContext, authorization: AuthorizationRequest, ticked: list[str]
+) -> tuple[str, ...]:
+    """Exactly what the user ticked, among the host's scopes; the request as is without picker."""
+    if oauth.config.proxy.disable_consent_screen:
+        return authorization.scopes
+    host = oauth.host_for_resource(authorization.resource)
+    known = oauth.scopes.known(host) if host is not None else None
+    names = known.names if known is not None else authorization.scopes
+    return tuple(name for name in names if name in set(ticked))

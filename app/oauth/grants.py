@@ -112,6 +112,7 @@ async def _replayed(oauth: OAuthContext, code: str) -> None:
         return
     used = IssuedFromCode.model_validate_json(raw)
     oauth.revocations.revoke(used.access_jti, used.access_expires_at)
+    await oauth.revocations.publish()
     if used.family_id:
         family_raw = await oauth.store.get(families.FAMILIES, used.family_id)
         if family_raw is not None:
@@ -145,11 +146,17 @@ async def refresh_token(
             raise InvalidScope("A refresh may only narrow the granted scopes")
         scopes = tuple(scope for scope in family.scopes if scope in asked)
     await _recheck(oauth, family)
-    refresh = await families.rotate(oauth, family)
     token, jti, expires_at, claims = _access_token(
         oauth, client, family.resource, scopes, family.user
     )
-    await families.record_access_token(oauth, family, jti, expires_at)
+    try:
+        refresh = await families.rotate(oauth, family, jti, expires_at)
+    except families.LostRace:
+        # Another request redeemed this refresh token a moment ago (another replica, a retry):
+        # exactly one wins. Not treated as theft: the winner's tokens stay valid, and a later
+        # reuse of this token is caught as a replay like any other.
+        audit("refresh_race_lost", client_id=client.client_id, family=family.family_id)
+        raise InvalidGrant("The refresh token was used by a concurrent request") from None
     audit("token_refreshed", client_id=client.client_id, sub=family.user.subject)
     return _response(token, claims, refresh)
 

@@ -6,7 +6,7 @@ so a leaked store dump hands out nothing that can be replayed.
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from ..providers import UpstreamIdentity
 from .browser import BrowserBinding
@@ -104,3 +104,6 @@ class RefreshFamily(BaseModel):
     revoked: bool = False
     #: (jti, exp) of the access tokens issued from this family that may still be live.
     access_tokens: list[tuple[str, float]] = []
+    #: The record exactly as read from (or last written to) the store: what the next
+    #: compare-and-swap expects to find there (``families.py``). Not serialised.
+    _stored: bytes | None = PrivateAttr(default=None)

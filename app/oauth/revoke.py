@@ -1,7 +1,7 @@
 """POST /revoke (RFC 7009) for refresh tokens and access tokens.
 
-A revoked access token is refused by /authenticate at once: the denylist lives in this process
-(with the in-memory store the service is one process, so the delay is zero).
+A revoked access token is refused at once by the process that revoked it, and by every other
+process within ``store.pollInterval`` plus one store round-trip (``tokens/revocation_sync.py``).
 """
 
 from __future__ import annotations
@@ -72,6 +72,9 @@ async def revoke(request: Request, oauth: OAuthDep) -> Response:
     hint = form.get("token_type_hint")
     if hint == "access_token" or not await _revoke_refresh(oauth, client, token):
         _revoke_access(oauth, client, token)
+        # Other processes learn it from the store (within store.pollInterval); 503 if the store
+        # cannot take it now, so the client retries (this process already refuses the token).
+        await oauth.revocations.publish()
     # RFC 7009 §2.2: 200 whether or not the token was valid.
     return Response(status_code=200, headers={**NO_STORE, **PUBLIC_CORS})
 

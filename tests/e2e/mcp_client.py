@@ -20,6 +20,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 from pydantic import AnyUrl
 
+from tests.flows.driver import hidden_inputs, ticked_scopes
+
 REDIRECT_URI = "http://127.0.0.1:3030/callback"  # nothing listens: the browser stops before it
 MAX_HOPS = 25
 
@@ -82,10 +84,6 @@ class LoginRefused(Exception):
 FORM = re.compile(r'<form method="(get|post)" action="([^"]*)"')
 
 
-def hidden_inputs(html: str) -> dict[str, str]:
-    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
-
-
 class HeadlessBrowser:
     """The SDK's redirect and callback handlers: a person who signs in and clicks Allow.
 
@@ -116,13 +114,14 @@ class HeadlessBrowser:
         return response
 
     async def _submit(self, page: httpx.Response, method: str, action: str) -> httpx.Response:
-        fields = hidden_inputs(page.text)
-        if "csrf" in fields:  # the consent page
+        fields: dict[str, str | list[str]] = dict(hidden_inputs(page.text))
+        if "csrf" in fields:  # the consent page: approve what it preselects, as a person would
             self.consent_pages.append(page.text)
             fields["decision"] = "approve"
+            fields["scope"] = ticked_scopes(page.text)
         target = urljoin(str(page.url), action)
         if method == "get":
-            return await self._send("GET", f"{target}?{urlencode(fields)}")
+            return await self._send("GET", f"{target}?{urlencode(fields, doseq=True)}")
         return await self._send("POST", target, data=fields)
 
     async def redirect_handler(self, authorization_url: str) -> None:

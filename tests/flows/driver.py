@@ -25,6 +25,11 @@ def hidden_inputs(html: str) -> dict[str, str]:
     return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
 
 
+def ticked_scopes(html: str) -> list[str]:
+    """The scope checkboxes a browser would submit as the page shows them."""
+    return re.findall(r'<input type="checkbox" name="scope" value="([^"]+)" checked>', html)
+
+
 def query_of(location: str) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
 
@@ -92,9 +97,13 @@ class Driver:
         callback = await self.client.get("/callback", params=form, headers={"host": self.host})
         return await self.follow(callback)
 
-    async def answer_consent(self, page: httpx.Response, decision: str) -> httpx.Response:
+    async def answer_consent(
+        self, page: httpx.Response, decision: str, scopes: list[str] | None = None
+    ) -> httpx.Response:
+        """Submit the consent form; ``scopes`` replaces the preselected ticks when given."""
         assert page.status_code == 200 and "Allow" in page.text, page.text
-        form = {**hidden_inputs(page.text), "decision": decision}
+        form: dict[str, str | list[str]] = {**hidden_inputs(page.text), "decision": decision}
+        form["scope"] = ticked_scopes(page.text) if scopes is None else scopes
         return await self.client.post("/consent", data=form, headers={"host": self.host})
 
     async def code_for(self, client_id: str, **params: str) -> tuple[str, Login]:

@@ -62,3 +62,9 @@ def settings_problem(keys: list[str], why: str) -> PydanticCustomError:
     """A rule across settings, raised by a model validator: the loader reports ``why`` once
     for each key (a dotted path below the model), so every problem names its field."""
     return PydanticCustomError(SETTINGS_PROBLEM, "{why}: {keys}", {"keys": keys, "why": why})
+
+
+def require_unique(rule: str, names: list[str]) -> None:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{rule}, repeated: {', '.join(repeated)}")

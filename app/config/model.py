@@ -20,7 +20,14 @@ from pydantic import (
     model_validator,
 )
 
-from .common import AccessPolicy, Duration, RegexList, StrictModel, settings_problem
+from .common import (
+    AccessPolicy,
+    Duration,
+    RegexList,
+    StrictModel,
+    require_unique,
+    settings_problem,
+)
 from .provider import ProviderConfig
 from .store import StoreConfig
 
@@ -130,10 +137,7 @@ class HostConfig(AccessPolicy):
     @field_validator("scopes")
     @classmethod
     def _unique_scopes(cls, value: list[ScopeConfig]) -> list[ScopeConfig]:
-        names = [scope.name for scope in value]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"scope names must be unique, repeated: {', '.join(duplicates)}")
+        require_unique("scope names must be unique", [scope.name for scope in value])
         return value
 
 
@@ -191,10 +195,7 @@ class ProxyConfig(StrictModel):
     @field_validator("hosts")
     @classmethod
     def _unique_hosts(cls, value: list[HostConfig]) -> list[HostConfig]:
-        names = [entry.host for entry in value]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValueError(f"each host may appear once, repeated: {', '.join(duplicates)}")
+        require_unique("each host may appear once", [entry.host for entry in value])
         return value
 
 

@@ -23,7 +23,9 @@ RUN apt-get update \
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
-RUN python3 -m venv /opt/mcp-gatekeeper
+# python3.11, not python3: the venv's interpreter link then names /usr/bin/python3.11, which the
+# runtime image has under that exact name.
+RUN python3.11 -m venv /opt/mcp-gatekeeper
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY app ./app

@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_admin(config, args)
     from .server import serve
 
-    serve(config, host=args.host, port=args.port)
+    serve(config, host=args.host, port=args.port, config_path=args.config)
     return 0
 
 

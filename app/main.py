@@ -28,12 +28,16 @@ from .ops import health
 from .ops.audit import RateLimitedAudit, audit
 from .ops.metrics import Metrics
 from .ops.middleware import ObservabilityMiddleware
+from .ops.store_status import install_store_status
 from .paths import EXACT_ROUTES, PREFIX_ROUTES
 from .providers import IdentityProvider
 from .providers.registry import build_provider
 from .state import AppState
-from .store import MemoryStore, Store
+from .store import Store, StoreUnavailable
+from .store.factory import encryption_for, open_store
+from .store.health import MonitoredStore
 from .tokens import RevocationList
+from .tokens.revocation_sync import RevocationSync
 
 log = logging.getLogger("mcp_gatekeeper")
 
@@ -46,10 +50,19 @@ def create_app(
     generate_key: Callable[[float], SigningKey] = generate_signing_key,
     provider: IdentityProvider | None = None,
 ) -> FastAPI:
-    store = store if store is not None else MemoryStore(clock=clock)
+    # Every store operation reports to the monitor: /readyz and the store_up gauge read it.
+    store = MonitoredStore(store if store is not None else open_store(config.store, clock))
     metrics = Metrics()
     hosts = HostRegistry(config)
     revocations = RevocationList(clock)
+    poll_interval = config.store.poll_interval
+    revocation_sync = (
+        None
+        if store.process_local
+        else RevocationSync(
+            store, revocations, poll_interval=poll_interval.total_seconds(), clock=clock
+        )
+    )
 
     def key_generated(key: SigningKey, reason: str) -> None:
         metrics.key_rotations.labels(reason=reason).inc()
@@ -62,6 +75,8 @@ def create_app(
         clock=clock,
         generate=generate_key,
         on_new_key=key_generated,
+        encryption=encryption_for(config.store),
+        poll_interval=poll_interval,
     )
     deny_audit = RateLimitedAudit(
         config.server.deny_log_rate, on_suppressed=metrics.deny_logs_suppressed.inc
@@ -108,9 +123,23 @@ def create_app(
                 "state is in this process's memory: run exactly one worker and one replica "
                 "(several need the shared store)"
             )
-        await keys.start()
+        try:
+            await keys.start()
+        except StoreUnavailable as exc:
+            # Not ready (no key) until the store answers; keys.run() keeps trying.
+            log.warning("no key ring yet, the store is unavailable: %s", exc)
         background = [
             asyncio.create_task(keys.run(), name="key-rotation"),
+            *(
+                [asyncio.create_task(revocation_sync.run(), name="revocation-sync")]
+                if revocation_sync is not None
+                else []
+            ),
+            *(
+                [asyncio.create_task(metrics.refresh_forever(), name="metrics-gauges")]
+                if metrics.multiprocess
+                else []
+            ),
             asyncio.create_task(catalog.run(hosts.hosts), name="scope-discovery"),
         ]
         try:
@@ -125,6 +154,7 @@ def create_app(
             await upstream_http.aclose()
             if documents is not None:
                 await documents.aclose()
+            await store.close()
 
     app = FastAPI(
         title="mcp-gatekeeper",
@@ -144,6 +174,7 @@ def create_app(
         app.include_router(flow.router)
     app.include_router(health.router)
     install_error_handlers(app)
+    install_store_status(app, store, metrics)
     app.add_middleware(
         ObservabilityMiddleware,
         metrics=metrics,

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from ..store import Store, StoreUnavailable
+from ..store import Store, StoreUnavailable, stop_if_cancelled
 from ..store.encryption import Encryption
 from .ring import KeyRing
 from .shared_ring import LOCK_TTL, NAMESPACE, RING_KEY, SharedRing
@@ -173,6 +173,7 @@ class KeyManager:
         """Forever: adopt rings written elsewhere, rotate on schedule; failures are retried."""
         failing = False
         while True:
+            stop_if_cancelled()
             try:
                 if self._ring is None:
                     await self.start()  # the store was unreachable at start-up

@@ -4,8 +4,10 @@ This is the confused-deputy guard of the MCP spec (A12): we log users in with on
 upstream client for every dynamically registered MCP client, so without it an attacker's client
 could ride on a victim's identity-provider session. An approval is remembered for the same user,
 client, redirect URI, resource and requested scopes (with the scopes the user picked), and
-then skips the page. ``proxy.disableConsentScreen`` removes the scope picker (the requested
-scopes are granted), never the approval itself.
+then skips the page if the user granted every requested scope: a scope left unticked is asked
+about again when the client asks again (a step-up after 403 ``insufficient_scope`` re-requests
+it, and could never succeed otherwise). ``proxy.disableConsentScreen`` removes the scope
+picker (the requested scopes are granted), never the approval itself.
 """
 
 from __future__ import annotations
@@ -58,10 +60,10 @@ def _approval_key(request: AuthorizationRequest, user: User) -> str:
 async def ask_consent(
     oauth: OAuthContext, request: AuthorizationRequest, user: User, browser: BrowserBinding
 ) -> Response:
-    """Straight to the client when this exact approval is remembered; else the consent page."""
+    """Straight to the client when this request was approved in full before; else the page."""
     remembered = await oauth.store.get(APPROVALS, _approval_key(request, user))
-    if remembered is not None:
-        approval = Approval.model_validate_json(remembered)
+    approval = Approval.model_validate_json(remembered) if remembered is not None else None
+    if approval is not None and set(request.scopes) <= set(approval.scopes):
         audit("consent_remembered", client_id=request.client_id, sub=user.subject)
         granted = request.model_copy(update={"scopes": approval.scopes})
         return await redirect_with_code(oauth, granted, user, browser)

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..paths import HEALTHZ_PATH, METRICS_PATH, READYZ_PATH
 from ..state import StateDep
+from .store_status import store_status
 
 router = APIRouter()
 
@@ -19,11 +20,16 @@ async def healthz() -> Response:
 
 @router.get(READYZ_PATH)
 async def readyz(state: StateDep) -> Response:
+    store = store_status(state.store)
     if not state.keys.ready:
-        return JSONResponse({"status": "starting", "reason": "no signing key yet"}, 503)
-    return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "starting", "reason": "no signing key yet", **store}, 503)
+    # Still ready while the store is down: /authenticate works from memory, and taking every
+    # replica out of service because the shared store blinked would turn a login outage into a
+    # full outage. The body (and mcp_gatekeeper_store_up) says so.
+    return JSONResponse({"status": "ready" if store["store"] == "ok" else "degraded", **store})
 
 
 @router.get(METRICS_PATH)
 async def metrics(state: StateDep) -> Response:
+    state.metrics.refresh_gauges()
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -2,11 +2,20 @@
 
 Labels are bounded: hosts are the configured ones (anything else is ``unknown``), routes are
 templates, never raw paths.
+
+With several uvicorn workers, ``PROMETHEUS_MULTIPROC_DIR`` names a writable directory (an
+emptyDir with a read-only root filesystem) where every worker keeps its values; whichever worker
+answers ``/metrics`` reports the sum over all of them. Per-process metrics (``process_*``) are
+left out then: they cannot be added up. The variable must be set before ``prometheus_client`` is
+imported; ``mcp-gatekeeper serve`` does that for its workers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Callable
+from typing import Literal
 
 from prometheus_client import (
     CollectorRegistry,
@@ -14,46 +23,81 @@ from prometheus_client import (
     Gauge,
     Histogram,
     ProcessCollector,
+    multiprocess,
 )
 
 UNKNOWN_HOST = "unknown"
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: How the values of several workers combine (``live*``: only workers still running count).
+GaugeMode = Literal["livesum", "livemin", "livemax"]
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 class Metrics:
     def __init__(self) -> None:
+        self.multiprocess = bool(os.environ.get(MULTIPROC_DIR_ENV))
+        #: What /metrics exposes.
         self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)
+        if self.multiprocess:
+            # The metric objects write to the shared directory; /metrics reads all of it.
+            multiprocess.MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
+            own = CollectorRegistry()
+        else:
+            ProcessCollector(registry=self.registry)
+            own = self.registry
+        self._own = own
+        self._gauge_reads: list[tuple[Gauge, Callable[[], float]]] = []
         self.decisions = Counter(
             "mcp_gatekeeper_auth_decisions_total",
             "Forward-auth decisions by MCP host and result",
             ["host", "result"],
-            registry=self.registry,
+            registry=own,
         )
         self.request_duration = Histogram(
             "mcp_gatekeeper_http_request_duration_seconds",
             "Time to answer an HTTP request, by route template",
             ["route", "method", "status"],
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            registry=own,
         )
         self.key_rotations = Counter(
             "mcp_gatekeeper_key_rotations_total",
             "Signing keys generated, by reason (bootstrap or rotation)",
             ["reason"],
-            registry=self.registry,
+            registry=own,
         )
         self.deny_logs_suppressed = Counter(
             "mcp_gatekeeper_deny_logs_suppressed_total",
             "Deny audit events dropped by the log rate limit",
-            registry=self.registry,
+            registry=own,
         )
         self._decision_children: dict[tuple[str, str], Counter] = {}
         self._duration_children: dict[tuple[str, str, int], Histogram] = {}
 
-    def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
-        """A gauge whose value is read at scrape time."""
-        Gauge(name, documentation, registry=self.registry).set_function(read)
+    def gauge(
+        self, name: str, documentation: str, read: Callable[[], float], mode: GaugeMode = "livesum"
+    ) -> None:
+        """A gauge whose value is read at scrape time (several workers: combined by ``mode``,
+        from values each worker refreshes every few seconds)."""
+        if not self.multiprocess:
+            Gauge(name, documentation, registry=self._own).set_function(read)
+            return
+        gauge = Gauge(name, documentation, registry=self._own, multiprocess_mode=mode)
+        gauge.set(read())
+        self._gauge_reads.append((gauge, read))
+
+    def refresh_gauges(self) -> None:
+        for gauge, read in self._gauge_reads:
+            gauge.set(read())
+
+    async def refresh_forever(self, interval: float = 5.0) -> None:
+        """Several workers: keep this worker's gauges current; forget them when it stops."""
+        try:
+            while True:
+                self.refresh_gauges()
+                await asyncio.sleep(interval)
+        finally:
+            multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
     def count_decision(self, host: str, result: str) -> None:
         # Resolving label children costs more than the increment; keep them.

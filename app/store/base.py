@@ -13,11 +13,20 @@ read-then-write: ``pop`` (codes, states), ``add`` (put-if-absent: locks, new rec
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 
 class StoreUnavailable(Exception):
     """The store cannot be reached or did not answer in time; the caller answers 503."""
+
+
+def stop_if_cancelled() -> None:
+    """For background loops over the store: a cancellation a client library swallowed (redis-py
+    can, mid-reconnect) still stops the loop at its next turn instead of leaving it running."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def check_ttl(ttl: float) -> None:

@@ -37,6 +37,9 @@ def open_store(config: StoreConfig, clock: Callable[[], float] = time.time) -> S
         # sqlite waits for a busy writer up to its timeout: give it more than one network hop.
         timeout = max(config.timeout.total_seconds(), 5.0)
         return SqliteStore(Path(urlsplit(config.url).path), timeout=timeout, clock=clock)
+    if config.scheme == "redis+sentinel":
+        client, sentinels = sentinel_client(config)
+        return RedisStore(client, prefix=config.key_prefix, sentinels=sentinels)
     return RedisStore(redis_client(config), prefix=config.key_prefix)
 
 
@@ -54,19 +57,25 @@ def _connection_options(config: StoreConfig) -> dict[str, Any]:
     }
 
 
+def sentinel_client(config: StoreConfig) -> tuple[aioredis.Redis, list[aioredis.Redis]]:
+    """``redis+sentinel://s1:26379,s2:26379/mymaster[/db]``: the master as Sentinel names it
+    (found again after a failover), and the Sentinel connections to close at the end."""
+    options = _connection_options(config)
+    parts = urlsplit(config.url)
+    addresses = []
+    for address in parts.netloc.split(","):
+        host, _, port = address.rpartition(":") if ":" in address else (address, "", "")
+        addresses.append((host, int(port) if port else SENTINEL_PORT))
+    master, _, db = parts.path.strip("/").partition("/")
+    # Sentinels usually have no password of their own: only the timeouts apply to them.
+    timeouts = {key: options[key] for key in ("socket_timeout", "socket_connect_timeout")}
+    sentinel = Sentinel(addresses, sentinel_kwargs=timeouts, **options)  # type: ignore[no-untyped-call]
+    client: aioredis.Redis = sentinel.master_for(master, db=int(db or 0))
+    return client, list(sentinel.sentinels)
+
+
 def redis_client(config: StoreConfig) -> aioredis.Redis:
     options = _connection_options(config)
-    if config.scheme == "redis+sentinel":
-        parts = urlsplit(config.url)
-        sentinels = []
-        for address in parts.netloc.split(","):
-            host, _, port = address.rpartition(":") if ":" in address else (address, "", "")
-            sentinels.append((host, int(port) if port else SENTINEL_PORT))
-        master, _, db = parts.path.strip("/").partition("/")
-        timeouts = {key: options[key] for key in ("socket_timeout", "socket_connect_timeout")}
-        sentinel = Sentinel(sentinels, sentinel_kwargs=timeouts, **options)
-        client: aioredis.Redis = sentinel.master_for(master, db=int(db or 0))
-        return client
     if config.scheme == "rediss" and config.ca_file:
         options["ssl_ca_certs"] = config.ca_file
     client = aioredis.Redis.from_url(config.url, **options)

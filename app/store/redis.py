@@ -9,7 +9,8 @@ retry, while ``/authenticate`` keeps working from memory. The client reconnects 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
@@ -37,8 +38,15 @@ def _ms(ttl: float) -> int:
 class RedisStore:
     process_local = False
 
-    def __init__(self, client: aioredis.Redis, *, prefix: str = "mcp-gatekeeper:") -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "mcp-gatekeeper:",
+        sentinels: Sequence[aioredis.Redis] = (),
+    ) -> None:
         self._client = client
+        self._sentinels = sentinels
         self._prefix = prefix
         self._replace_if = client.register_script(REPLACE_IF)
 
@@ -49,6 +57,11 @@ class RedisStore:
         try:
             return await operation()
         except RedisError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # redis-py can turn a cancellation into a ConnectionError; a background task
+                # being stopped must still stop, not retry.
+                raise asyncio.CancelledError from exc
             raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
 
     async def get(self, namespace: str, key: str) -> bytes | None:
@@ -103,3 +116,5 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._client.aclose()
+        for sentinel in self._sentinels:
+            await sentinel.aclose()

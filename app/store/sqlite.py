@@ -104,8 +104,9 @@ class SqliteStore:
         def op(db: sqlite3.Connection) -> bool:
             now = self._clock()
             cursor = db.execute(
-                "INSERT INTO entries VALUES (?, ?, ?, ?) ON CONFLICT (namespace, key) DO UPDATE"
-                " SET value = excluded.value, expires = excluded.expires WHERE entries.expires <= ?",
+                "INSERT INTO entries VALUES (?, ?, ?, ?) ON CONFLICT (namespace, key)"
+                " DO UPDATE SET value = excluded.value, expires = excluded.expires"
+                " WHERE entries.expires <= ?",
                 (namespace, key, value, now + ttl, now),
             )
             self._wrote(db)

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections.abc import Callable
 
-from ..store import Store, StoreUnavailable
+from ..store import Store, StoreUnavailable, stop_if_cancelled
 from .revocation import MAX_REVOKED, RevocationList
 
 REVOKED = "revoked"
@@ -82,6 +82,7 @@ class RevocationSync:
         """Forever: publish what is queued, learn what others revoked; failures are retried."""
         failing = False
         while True:
+            stop_if_cancelled()
             try:
                 await self.flush()
                 await self.poll()

@@ -32,6 +32,8 @@ class Seen:
     url: str
     status: int
     challenge: str | None = None  # WWW-Authenticate of the answer
+    #: The request's ``Mcp-Method`` / ``Mcp-Name`` headers (lower-case names), as sent.
+    mcp_headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def step(self) -> str:
@@ -47,7 +49,14 @@ class Recorder:
     async def on_response(self, response: httpx2.Response) -> None:
         request = response.request
         challenge = response.headers.get("www-authenticate")
-        self.seen.append(Seen(request.method, str(request.url), response.status_code, challenge))
+        mcp = tuple(
+            (name, request.headers[name])
+            for name in ("mcp-method", "mcp-name")
+            if name in request.headers
+        )
+        self.seen.append(
+            Seen(request.method, str(request.url), response.status_code, challenge, mcp)
+        )
 
     def steps(self, origin: str) -> list[str]:
         return [s.step for s in self.seen if s.url.startswith(origin + "/")]
@@ -90,7 +99,8 @@ class HeadlessBrowser:
     It follows redirects and submits the one form of a page: the demo provider's sign-in button,
     or Allow on the consent page. ``login_hint`` is added to the IdP's authorization request
     (``idp_authorize``), whose auto-login signs that account in: the person typing their name.
-    One browser keeps its cookies across logins.
+    One browser keeps its cookies across logins. Scopes in ``untick`` are unticked on the
+    consent page before Allow (a person who grants less than the client asked for).
     """
 
     def __init__(
@@ -101,6 +111,7 @@ class HeadlessBrowser:
         self.login_hint = login_hint
         self.result: AuthorizationCodeResult | None = None
         self.consent_pages: list[str] = []
+        self.untick: set[str] = set()
         self.http = httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=15)
 
     async def aclose(self) -> None:
@@ -118,7 +129,7 @@ class HeadlessBrowser:
         if "csrf" in fields:  # the consent page: approve what it preselects, as a person would
             self.consent_pages.append(page.text)
             fields["decision"] = "approve"
-            fields["scope"] = ticked_scopes(page.text)
+            fields["scope"] = [s for s in ticked_scopes(page.text) if s not in self.untick]
         target = urljoin(str(page.url), action)
         if method == "get":
             return await self._send("GET", f"{target}?{urlencode(fields, doseq=True)}")

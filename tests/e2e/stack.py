@@ -15,7 +15,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ from mcp_gatekeeper.main import create_app
 from tests.integration.harness import (
     TRUSTED_HOST_HEADERS,
     Gateway,
+    GatewayOptions,
     Proc,
     run_gateway,
     start_proc,
@@ -141,12 +142,33 @@ def gatekeeper(config: Config, sock: socket.socket) -> Iterator[FastAPI]:
         thread.join(10)
 
 
+#: Extra ``proxy.hosts[]`` settings by host name (HOST_A, HOST_B), e.g. ``toolPolicy``.
+HostSettings = Mapping[str, Mapping[str, Any]]
+
+
 def stack_config(
     gateway: str, port: int, idp: OidcServer, ca_file: Path, **tokens: str
 ) -> dict[str, Any]:
+    return custom_stack_config(gateway, port, idp, ca_file, tokens=tokens)
+
+
+def custom_stack_config(
+    gateway: str,
+    port: int,
+    idp: OidcServer,
+    ca_file: Path,
+    *,
+    tokens: Mapping[str, str] | None = None,
+    host_settings: HostSettings | None = None,
+) -> dict[str, Any]:
+    """``stack_config`` plus extra settings for each host's ``proxy.hosts[]`` entry."""
+    settings = host_settings or {}
     return {
         "proxy": {
-            "hosts": [{"host": f"{name}:{port}", "scopes": SCOPES} for name in (HOST_A, HOST_B)],
+            "hosts": [
+                {"host": f"{name}:{port}", "scopes": SCOPES, **settings.get(name, {})}
+                for name in (HOST_A, HOST_B)
+            ],
             "trustedHostHeaders": TRUSTED_HOST_HEADERS[gateway],
         },
         "provider": {
@@ -157,7 +179,7 @@ def stack_config(
             "allowedGroups": [ALLOWED_GROUP],
             "allowedEmailDomains": [ALLOWED_DOMAIN],
         },
-        "tokens": tokens,
+        "tokens": dict(tokens or {}),
         "clients": {"metadataDocuments": {"allowPrivateAddresses": True, "caFile": str(ca_file)}},
         "server": {"host": LOOPBACK},
     }
@@ -166,6 +188,22 @@ def stack_config(
 @contextmanager
 def run_stack(gateway: str, workdir: Path, ca_file: Path, **tokens: str) -> Iterator[Stack]:
     """The whole stack behind ``gateway``; ``tokens`` overrides the ``tokens:`` settings."""
+    with run_custom_stack(gateway, workdir, ca_file, tokens=tokens) as stack:
+        yield stack
+
+
+@contextmanager
+def run_custom_stack(
+    gateway: str,
+    workdir: Path,
+    ca_file: Path,
+    *,
+    tokens: Mapping[str, str] | None = None,
+    options: GatewayOptions | None = None,
+    host_settings: HostSettings | None = None,
+) -> Iterator[Stack]:
+    """``run_stack`` with the gateway's forward-auth ``options`` (body, ``Mcp-*`` headers) and
+    extra ``host_settings`` for each host (``toolPolicy``, ``baseScopes``...)."""
     with ExitStack() as stack:
         sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
         sock.bind((LOOPBACK, 0))
@@ -177,10 +215,14 @@ def run_stack(gateway: str, workdir: Path, ca_file: Path, **tokens: str) -> Iter
                 upstream_port=notes_port,
                 hosts=[HOST_A, HOST_B],
                 workdir=workdir,
+                options=options,
             )
         )
         callbacks = [f"http://{name}:{gw.port}/callback" for name in (HOST_A, HOST_B)]
         idp = stack.enter_context(oidc_provider(workdir, callbacks))
-        config = Config.model_validate(stack_config(gateway, gw.port, idp, ca_file, **tokens))
+        settings = custom_stack_config(
+            gateway, gw.port, idp, ca_file, tokens=tokens, host_settings=host_settings
+        )
+        config = Config.model_validate(settings)
         app = stack.enter_context(gatekeeper(config, sock))
         yield Stack(gw, idp, app)

@@ -81,8 +81,8 @@ async def test_disable_consent_screen_keeps_the_approval_but_not_the_picker() ->
     assert tokens["scope"] == "notes:write"
 
 
-async def test_remembered_approval_keeps_the_picked_scopes() -> None:
-    """The next login with the same request skips the page and gets the same narrowed scopes."""
+async def test_narrowed_approval_asks_again_for_the_unticked_scope() -> None:
+    """The same request after a narrowed approval shows the page again, requested ones ticked."""
     async with running(config(), base_url=f"https://{A}") as (_app, client):
         driver = Driver(client)
         registered = await driver.register()
@@ -91,10 +91,13 @@ async def test_remembered_approval_keeps_the_picked_scopes() -> None:
         )
         page = await driver.sign_in(response)
         await driver.answer_consent(page, "approve", scopes=["notes:read"])
+        # E.g. the client's step-up after 403 insufficient_scope: the same scopes again.
         response, login = await driver.authorize(
             registered["client_id"], scope="notes:read notes:write"
         )
         again = await driver.sign_in(response)
-        assert again.status_code == 303
-        tokens = (await driver.exchange(query_of(again.headers["location"])["code"], login)).json()
-    assert tokens["scope"] == "notes:read"
+        assert again.status_code == 200
+        assert ticked_scopes(again.text) == ["notes:read", "notes:write"]
+        final = await driver.answer_consent(again, "approve")
+        tokens = (await driver.exchange(query_of(final.headers["location"])["code"], login)).json()
+    assert tokens["scope"] == "notes:read notes:write"

@@ -62,10 +62,10 @@ app.kubernetes.io/part-of: mcp-gatekeeper
 {{/* memory | redis | sqlite, from the scheme of store.url. */}}
 {{- define "mcp-gatekeeper.storeKind" -}}
 {{- $url := .Values.store.url -}}
-{{- if not $url -}}memory
-{{- else if regexMatch "^rediss?://" $url -}}redis
+{{- if or (not $url) (eq $url "memory://") -}}memory
 {{- else if hasPrefix "sqlite:" $url -}}sqlite
-{{- else -}}{{ fail (printf "store.url %q: use redis://, rediss:// or sqlite:" $url) }}
+{{- else if regexMatch "^(rediss?|unix|redis\\+sentinel)://" $url -}}redis
+{{- else -}}{{ fail (printf "store.url %q: use sqlite:///..., redis://, rediss://, unix:// or redis+sentinel://" $url) }}
 {{- end -}}
 {{- end -}}
 
@@ -101,18 +101,39 @@ and the central issuer's host when proxy.issuer is set. JSON list. */}}
 {{- regexReplaceAll "[^a-z0-9-]+" (lower .) "-" | trunc 40 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* Whether the chart's own Secret carries a given inline secret. */}}
-{{- define "mcp-gatekeeper.inlineClientSecret" -}}
-{{- if and .Values.provider.clientSecret (not .Values.provider.existingSecret) -}}true{{- end -}}
+{{/* Secret files in the projected volume: name -> {secret, key}. Inline values live in the
+chart's own Secret under the same name; an existing Secret wins over an inline value. JSON. */}}
+{{- define "mcp-gatekeeper.secretFiles" -}}
+{{- $v := .Values -}}
+{{- $own := include "mcp-gatekeeper.fullname" . -}}
+{{- $files := dict -}}
+{{- if $v.provider.existingSecret -}}
+{{- $_ := set $files "client-secret" (dict "secret" $v.provider.existingSecret "key" $v.provider.existingSecretKey) -}}
+{{- else if $v.provider.clientSecret -}}
+{{- $_ := set $files "client-secret" (dict "secret" $own "key" "client-secret" "value" $v.provider.clientSecret) -}}
 {{- end -}}
-{{- define "mcp-gatekeeper.inlineEncryptionKey" -}}
-{{- if and .Values.store.encryptionKey (not .Values.store.encryptionKeyExistingSecret) -}}true{{- end -}}
+{{- with $v.provider.google.serviceAccountKey.existingSecret -}}
+{{- $_ := set $files "google-service-account.json" (dict "secret" . "key" $v.provider.google.serviceAccountKey.key) -}}
 {{- end -}}
-{{- define "mcp-gatekeeper.storeURLFromSecret" -}}
-{{- if and .Values.store.existingSecret (ne (include "mcp-gatekeeper.storeKind" .) "memory") -}}true{{- end -}}
+{{- with $v.admin.existingSecret -}}
+{{- $_ := set $files "admin-token" (dict "secret" . "key" $v.admin.existingSecretKey) -}}
 {{- end -}}
-{{- define "mcp-gatekeeper.encryptionKeySet" -}}
-{{- if or .Values.store.encryptionKey .Values.store.encryptionKeyExistingSecret -}}true{{- end -}}
+{{- if ne (include "mcp-gatekeeper.storeKind" .) "memory" -}}
+{{- if $v.store.existingSecret -}}
+{{- $_ := set $files "store-password" (dict "secret" $v.store.existingSecret "key" $v.store.existingSecretKey) -}}
+{{- else if $v.store.password -}}
+{{- $_ := set $files "store-password" (dict "secret" $own "key" "store-password" "value" $v.store.password) -}}
+{{- end -}}
+{{- if $v.store.encryptionKeyExistingSecret -}}
+{{- $_ := set $files "store-encryption-key" (dict "secret" $v.store.encryptionKeyExistingSecret "key" $v.store.encryptionKeyExistingSecretKey) -}}
+{{- with $v.store.previousEncryptionKeysExistingSecretKey -}}
+{{- $_ := set $files "store-previous-encryption-keys" (dict "secret" $v.store.encryptionKeyExistingSecret "key" .) -}}
+{{- end -}}
+{{- else if $v.store.encryptionKey -}}
+{{- $_ := set $files "store-encryption-key" (dict "secret" $own "key" "store-encryption-key" "value" $v.store.encryptionKey) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $files -}}
 {{- end -}}
 
 {{/* The configuration file: only what the values set; every secret is a ...File reference to the
@@ -148,17 +169,18 @@ projected volume, never a value. */}}
 {{- $config := dict "provider" $provider "proxy" $proxy "server" $server -}}
 {{- with $v.tokens }}{{ $_ := set $config "tokens" . }}{{ end -}}
 {{- with $v.clients }}{{ $_ := set $config "clients" . }}{{ end -}}
-{{- $kind := include "mcp-gatekeeper.storeKind" . -}}
-{{- if ne $kind "memory" -}}
-{{- $store := dict -}}
-{{- if include "mcp-gatekeeper.storeURLFromSecret" . -}}
-{{- $_ := set $store "urlFile" (printf "%s/store-url" $secrets) -}}
-{{- else -}}
-{{- $_ := set $store "url" $v.store.url -}}
-{{- end -}}
-{{- if include "mcp-gatekeeper.encryptionKeySet" . -}}
-{{- $_ := set $store "encryptionKeyFile" (printf "%s/store-encryption-key" $secrets) -}}
-{{- end -}}
+{{- $files := include "mcp-gatekeeper.secretFiles" . | fromJson -}}
+{{- if ne (include "mcp-gatekeeper.storeKind" .) "memory" -}}
+{{- $st := $v.store -}}
+{{- $store := dict "url" $st.url -}}
+{{- with $st.username }}{{ $_ := set $store "username" . }}{{ end -}}
+{{- if hasKey $files "store-password" }}{{ $_ := set $store "passwordFile" (printf "%s/store-password" $secrets) }}{{ end -}}
+{{- if hasKey $files "store-encryption-key" }}{{ $_ := set $store "encryptionKeyFile" (printf "%s/store-encryption-key" $secrets) }}{{ end -}}
+{{- if hasKey $files "store-previous-encryption-keys" }}{{ $_ := set $store "previousEncryptionKeysFile" (printf "%s/store-previous-encryption-keys" $secrets) }}{{ end -}}
+{{- with $st.caFile }}{{ $_ := set $store "caFile" . }}{{ end -}}
+{{- with $st.keyPrefix }}{{ $_ := set $store "keyPrefix" . }}{{ end -}}
+{{- with $st.pollInterval }}{{ $_ := set $store "pollInterval" . }}{{ end -}}
+{{- with $st.timeout }}{{ $_ := set $store "timeout" . }}{{ end -}}
 {{- $_ := set $config "store" $store -}}
 {{- end -}}
 {{- toYaml $config -}}

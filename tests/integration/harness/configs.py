@@ -8,9 +8,10 @@ Envoy and Traefik configs are written as JSON, which both read (JSON is valid YA
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from mcp_gatekeeper.forward_auth.tool_calls import MAX_BODY_BYTES
 from mcp_gatekeeper.paths import AUTHENTICATE_PATH, AUTHORIZATION_SERVER_PATHS, RoutedPath
 
 from .ports import LOOPBACK
@@ -30,6 +31,27 @@ def routed_to_service(path: str) -> bool:
     )
 
 
+#: The 2026-07-28 transport headers that name a request's JSON-RPC method and tool.
+MCP_HEADERS = ("mcp-method", "mcp-name")
+
+
+@dataclass(frozen=True)
+class GatewayOptions:
+    """What a deployment may switch on beyond each gateway's default forward-auth setup, so the
+    service can see which tool a request calls (per-tool authorization)."""
+
+    #: Send the request body with the auth request: Envoy ``with_request_body`` (whole body,
+    #: ``allow_partial_message: false``), Traefik ``forwardBody`` + ``preserveRequestMethod``.
+    #: nginx ``auth_request`` and Caddy ``forward_auth`` cannot (run_gateway refuses).
+    forward_body: bool = False
+    #: Envoy: add ``Mcp-Method`` / ``Mcp-Name`` to ``allowed_headers`` (it sends only Host,
+    #: method, path, Content-Length and Authorization otherwise). nginx, Traefik and Caddy pass
+    #: every client header already, so this changes nothing there.
+    mcp_headers: bool = False
+    #: Envoy ``max_request_bytes`` / Traefik ``maxBodySize``: at most what the service parses.
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
 @dataclass(frozen=True)
 class GatewaySpec:
     port: int
@@ -38,6 +60,7 @@ class GatewaySpec:
     hosts: tuple[str, ...]
     identity_headers: tuple[str, ...]
     workdir: Path
+    options: GatewayOptions = field(default_factory=GatewayOptions)
 
 
 # --- Envoy ----------------------------------------------------------------------------------
@@ -77,7 +100,9 @@ def envoy_config(spec: GatewaySpec) -> str:
         for i, h in enumerate(spec.hosts)
     ]
     exact = [{"exact": h.lower(), "ignore_case": True} for h in spec.identity_headers]
-    ext_authz = {
+    options = spec.options
+    allowed = ["authorization", *(MCP_HEADERS if options.mcp_headers else ())]
+    ext_authz: dict[str, object] = {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
         "transport_api_version": "V3",
         "failure_mode_allow": False,
@@ -95,8 +120,15 @@ def envoy_config(spec: GatewaySpec) -> str:
         # Top-level allowed_headers replaces the deprecated authorization_request.allowed_headers
         # (same meaning; Host, method, path and Authorization are always sent). No X-Forwarded-*:
         # Envoy Gateway / Istio send none unless configured, and the service must cope.
-        "allowed_headers": {"patterns": [{"exact": "authorization", "ignore_case": True}]},
+        "allowed_headers": {"patterns": [{"exact": h, "ignore_case": True} for h in allowed]},
     }
+    if options.forward_body:
+        # Envoy Gateway bodyToExtAuth / Istio includeRequestBodyInCheck. No partial bodies: a
+        # cut JSON-RPC message cannot be checked, so a larger body gets 413 from Envoy.
+        ext_authz["with_request_body"] = {
+            "max_request_bytes": options.max_body_bytes,
+            "allow_partial_message": False,
+        }
     hcm = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager"
         ".v3.HttpConnectionManager",
@@ -166,19 +198,24 @@ def traefik_configs(spec: GatewaySpec, dynamic_path: Path) -> tuple[str, str]:
             "middlewares": ["gatekeeper"],
             "service": "upstream",
         }
+    forward_auth: dict[str, object] = {
+        "address": f"http://{LOOPBACK}:{spec.auth_port}{AUTH_PATH}",
+        # Clients must not be able to feed X-Forwarded-* to the service.
+        "trustForwardHeader": False,
+        "authResponseHeaders": list(spec.identity_headers),
+    }
+    if spec.options.forward_body:
+        # The auth request becomes POST /authenticate with the JSON-RPC body (Traefik >= 3.4);
+        # a body over maxBodySize gets 401 from Traefik.
+        forward_auth |= {
+            "forwardBody": True,
+            "maxBodySize": spec.options.max_body_bytes,
+            "preserveRequestMethod": True,
+        }
     dynamic = {
         "http": {
             "routers": routers,
-            "middlewares": {
-                "gatekeeper": {
-                    "forwardAuth": {
-                        "address": f"http://{LOOPBACK}:{spec.auth_port}{AUTH_PATH}",
-                        # Clients must not be able to feed X-Forwarded-* to the service.
-                        "trustForwardHeader": False,
-                        "authResponseHeaders": list(spec.identity_headers),
-                    }
-                }
-            },
+            "middlewares": {"gatekeeper": {"forwardAuth": forward_auth}},
             "services": {
                 name: {
                     "loadBalancer": {

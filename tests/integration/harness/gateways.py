@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from .configs import GatewaySpec, caddyfile, envoy_config, traefik_configs
+from .configs import GatewayOptions, GatewaySpec, caddyfile, envoy_config, traefik_configs
 from .ingress_nginx import nginx_conf
 from .ports import LOOPBACK, free_port, port_accepts
 from .processes import Proc, start_proc
@@ -39,6 +39,9 @@ TRUSTED_HOST_HEADERS: dict[str, str] = {
     "traefik": "x-forwarded",
     "caddy": "x-forwarded",
 }
+
+#: Gateways whose forward-auth request can carry the client's body (GatewayOptions.forward_body).
+BODY_FORWARDING_GATEWAYS: tuple[str, ...] = ("envoy", "traefik")
 
 #: Caddy 2.9.0-2.11.1 let a client-sent copy_headers header through (GHSA-7r4p-vjf4-gxv4).
 MIN_CADDY_VERSION = (2, 11, 2)
@@ -200,13 +203,18 @@ def run_gateway(
     hosts: list[str],
     workdir: Path,
     identity_headers: tuple[str, ...] = IDENTITY_HEADERS,
+    options: GatewayOptions | None = None,
 ) -> Iterator[Gateway]:
     """Start gateway ``name`` on a free 127.0.0.1 port and stop it when the block exits.
 
-    Configs and the process log go to ``workdir/<name>-<port>/``.
+    Configs and the process log go to ``workdir/<name>-<port>/``. ``options`` switches on body
+    and ``Mcp-*`` header forwarding (default: each gateway's plain forward-auth deployment).
     """
     if name not in _LAUNCHERS:
         raise ValueError(f"unknown gateway {name!r}; expected one of {GATEWAY_NAMES}")
+    options = options or GatewayOptions()
+    if options.forward_body and name not in BODY_FORWARDING_GATEWAYS:
+        raise ValueError(f"{name} cannot send the request body to the auth service")
     if not hosts or any(":" in h or "/" in h for h in hosts):
         raise ValueError(f"hosts must be bare host names without port: {hosts!r}")
     for _attempt in range(_PORT_ATTEMPTS):
@@ -220,6 +228,7 @@ def run_gateway(
             hosts=tuple(hosts),
             identity_headers=identity_headers,
             workdir=gw_dir,
+            options=options,
         )
         launch = _LAUNCHERS[name](spec)
         proc = start_proc(launch.cmd, gw_dir / f"{name}.log", env=launch.env, cwd=gw_dir)

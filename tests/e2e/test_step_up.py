@@ -1,0 +1,271 @@
+"""Per-tool step-up with the real MCP SDK client through real gateways.
+
+The host offers only ``notes:read`` up front (``baseScopes``), so the 401 challenge, and with it
+the SDK's authorization request, names just that scope: this is how a client ends up with a
+read-only token in practice (the SDK overwrites any ``scope`` of its client metadata with the
+challenge's). A write tool then gets 403 ``insufficient_scope`` naming the granted plus the
+missing scope; the SDK authorizes again with the union, the user sees the consent page for it,
+and the write goes through. The gateways: Envoy with the body and ``Mcp-*`` headers in the check
+request, Traefik (client headers, no body) and nginx as ingress-nginx renders it with the
+``error_page 403`` workaround that keeps the challenge.
+
+The SDK (mcp 2.3) speaks 2026-07-28 and sends ``Mcp-Method`` / ``Mcp-Name`` on every POST, so
+gateways that forward client headers suffice; ``toolPolicy: strict`` is for clients that do not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import BrowserFor
+from tests.e2e.mcp_client import HeadlessBrowser, Seen, mcp_session
+from tests.e2e.stack import HOST_A, HOST_B, HostSettings, Stack, run_custom_stack
+from tests.flows.driver import ticked_scopes
+from tests.integration.harness import GatewayOptions
+from tests.support import mint
+from tests.tls import Pki
+
+pytestmark = pytest.mark.gateway
+
+READ, WRITE = "notes:read", "notes:write"
+#: HOST_A offers notes:read up front (enforce); HOST_B offers both and is strict.
+HOST_SETTINGS: HostSettings = {HOST_A: {"baseScopes": [READ]}, HOST_B: {"toolPolicy": "strict"}}
+
+
+@dataclass(frozen=True)
+class Variant:
+    gateway: str
+    options: GatewayOptions | None = None
+
+
+VARIANTS = {
+    # Envoy Gateway bodyToExtAuth + headersToExtAuth: the service sees headers and body.
+    "envoy-body": Variant("envoy", GatewayOptions(forward_body=True, mcp_headers=True)),
+    # Traefik ForwardAuth as usually deployed: client headers, no body, GET /authenticate.
+    "traefik": Variant("traefik"),
+    "traefik-body": Variant("traefik", GatewayOptions(forward_body=True)),
+    # auth-url: client headers, never the body; 403 + WWW-Authenticate needs the snippet.
+    "ingress-nginx": Variant("ingress-nginx"),
+}
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[dict[str, Stack]]:
+    """The stacks of this module by variant, each started when a test first needs it."""
+    with ExitStack() as running:
+
+        class Lazy(dict[str, Stack]):
+            def __missing__(self, name: str) -> Stack:
+                variant = VARIANTS[name]
+                workdir = tmp_path_factory.mktemp(f"step-up-{name}")
+                stack = running.enter_context(
+                    run_custom_stack(
+                        variant.gateway,
+                        workdir,
+                        pki.ca_file,
+                        options=variant.options,
+                        host_settings=HOST_SETTINGS,
+                    )
+                )
+                self[name] = stack
+                return stack
+
+        yield Lazy()
+
+
+def param(challenge: str | None, name: str) -> str | None:
+    found = re.search(rf'{name}="([^"]*)"', challenge or "")
+    return found[1] if found else None
+
+
+def authorize_scopes(browser: HeadlessBrowser, origin: str) -> list[str]:
+    """The ``scope`` of each /authorize request the SDK sent, in order."""
+    return [
+        parse_qs(urlsplit(s.url).query)["scope"][0]
+        for s in browser.recorder.seen
+        if s.url.startswith(origin + "/authorize?")
+    ]
+
+
+def mcp_posts(seen: list[Seen], origin: str) -> list[Seen]:
+    return [s for s in seen if s.method == "POST" and s.url == origin + "/mcp"]
+
+
+@pytest.mark.parametrize("variant", ["envoy-body", "traefik", "ingress-nginx"])
+async def test_read_only_token_steps_up_to_write_through_the_gateway(
+    stacks: dict[str, Stack], browser_for: BrowserFor, variant: str
+) -> None:
+    """Read works, write gets 403 insufficient_scope, the SDK re-consents with both, write works."""
+    stack = stacks[variant]
+    browser = browser_for(stack, f"step-{variant}")
+    origin = stack.origin(HOST_A)
+    title = f"from-{variant}"
+    async with mcp_session(stack.mcp_url(HOST_A), browser) as session:
+        assert "welcome" in (await session.call("list_notes"))["result"]
+        first = session.storage.tokens
+        mark = len(browser.recorder.seen)
+        await session.call("add_note", title=title, text="written after step-up")
+        me = await session.call("whoami")
+        notes = await session.call("list_notes")
+    assert first is not None and first.scope is not None and first.scope.split() == [READ]
+    assert title in notes["result"]
+    assert me["scopes"] == f"{READ} {WRITE}"
+    # The first challenge offered only the base scope; the page preselected it, not write.
+    assert param(browser.recorder.seen[0].challenge, "scope") == READ
+    assert ticked_scopes(browser.consent_pages[0]) == [READ]
+    assert f'value="{WRITE}"' in browser.consent_pages[0]
+    # The step-up: 403 with the challenge, authorization with the union, consent, token, retry.
+    later = browser.recorder.seen[mark:]
+    steps = [s.step for s in later if s.url.startswith(origin + "/")]
+    assert steps[:7] == [
+        "POST /mcp 403",
+        "GET /authorize 303",
+        "GET /callback 303",
+        "GET /consent 200",
+        "POST /consent 303",
+        "POST /token 200",
+        "POST /mcp 200",
+    ], steps
+    refused = later[0]
+    prm = f"{origin}/.well-known/oauth-protected-resource/mcp"
+    assert refused.challenge == (
+        f'Bearer error="insufficient_scope", resource_metadata="{prm}", scope="{READ} {WRITE}"'
+    )
+    assert refused.mcp_headers == (("mcp-method", "tools/call"), ("mcp-name", "add_note"))
+    # The SDK negotiated 2026-07-28: every POST names its method, so headers alone identify tools.
+    posts = mcp_posts(browser.recorder.seen, origin)
+    assert posts and all(dict(s.mcp_headers).get("mcp-method") for s in posts), posts
+    first_ask, step_up_ask = authorize_scopes(browser, origin)
+    assert READ in first_ask.split() and WRITE not in first_ask.split()
+    assert {READ, WRITE} <= set(step_up_ask.split())
+    assert len(browser.consent_pages) == 2
+    assert ticked_scopes(browser.consent_pages[1]) == [READ, WRITE]
+    final = session.storage.tokens
+    assert final is not None and final.scope is not None
+    assert {READ, WRITE} <= set(final.scope.split())
+
+
+async def test_user_who_unticked_write_is_asked_again_when_the_client_steps_up(
+    stacks: dict[str, Stack], browser_for: BrowserFor
+) -> None:
+    """Write unticked at first consent: the step-up shows the page again instead of the memory."""
+    stack = stacks["traefik"]
+    browser = browser_for(stack, "unticker")
+    origin = stack.origin(HOST_B)
+    browser.untick = {WRITE}
+    async with mcp_session(stack.mcp_url(HOST_B), browser) as session:
+        await session.call("read_note", title="welcome")
+        first = session.storage.tokens
+        browser.untick = set()  # this time the person lets it write
+        mark = len(browser.recorder.seen)
+        saved = await session.call("add_note", title="second-thoughts", text="now allowed")
+    assert first is not None and first.scope is not None and first.scope.split() == [READ]
+    assert saved == {"result": "saved 'second-thoughts'"}
+    # The client asked for both scopes both times: only the answer differed.
+    asked = [set(scope.split()) for scope in authorize_scopes(browser, origin)]
+    assert len(asked) == 2 and asked[0] == asked[1] and {READ, WRITE} <= asked[0]
+    steps = [s.step for s in browser.recorder.seen[mark:] if s.url.startswith(origin + "/")]
+    assert steps[0] == "POST /mcp 403" and "GET /consent 200" in steps, steps
+    assert steps[-1] == "POST /mcp 200", steps
+    assert len(browser.consent_pages) == 2
+
+
+def legacy_message(method: str, params: dict[str, Any], ident: int) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": ident, "method": method, "params": params}).encode()
+
+
+INITIALIZE = legacy_message(
+    "initialize",
+    {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "legacy-client", "version": "1.0"},
+    },
+    1,
+)
+ADD_NOTE = legacy_message(
+    "tools/call", {"name": "add_note", "arguments": {"title": "hidden", "text": "unchecked"}}, 2
+)
+
+
+def legacy_headers(token: str, session_id: str | None = None) -> dict[str, str]:
+    """A client from before 2026-07-28: no Mcp-Method / Mcp-Name, a session after initialize."""
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+    }
+    if session_id is not None:
+        headers["Mcp-Session-Id"] = session_id
+        headers["MCP-Protocol-Version"] = "2025-06-18"
+    return headers
+
+
+def read_token(stack: Stack, host: str) -> str:
+    return mint(stack.app, f"{host}:{stack.gateway.port}", scopes=(READ,), now=time.time())
+
+
+async def test_strict_host_refuses_a_client_that_hides_its_tool_when_no_body_is_forwarded(
+    stacks: dict[str, Stack],
+) -> None:
+    """Traefik sends no body: a POST without Mcp-* is 403 on the strict host, passes on enforce."""
+    stack = stacks["traefik"]
+    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+        strict = await http.post(
+            stack.mcp_url(HOST_B),
+            content=INITIALIZE,
+            headers=legacy_headers(read_token(stack, HOST_B)),
+        )
+        token_a = read_token(stack, HOST_A)
+        enforce = await http.post(
+            stack.mcp_url(HOST_A), content=INITIALIZE, headers=legacy_headers(token_a)
+        )
+        session_id = enforce.headers.get("mcp-session-id")
+        # On an enforce host the tool of a hidden call is unknown, so the host decision stands:
+        # even a write with a read-only token gets through. That is what strict is for.
+        hidden_write = await http.post(
+            stack.mcp_url(HOST_A), content=ADD_NOTE, headers=legacy_headers(token_a, session_id)
+        )
+    assert strict.status_code == 403, strict.text
+    assert strict.json()["error"] == "forbidden"
+    assert "Mcp-Method/Mcp-Name" in strict.json()["error_description"]
+    assert "www-authenticate" not in strict.headers
+    assert enforce.status_code == 200, enforce.text
+    assert "notes" in enforce.text and session_id
+    assert hidden_write.status_code == 200, hidden_write.text
+    assert "saved 'hidden'" in hidden_write.text
+
+
+@pytest.mark.parametrize("variant", ["envoy-body", "traefik-body"])
+async def test_strict_host_reads_the_tool_from_the_forwarded_body(
+    stacks: dict[str, Stack], variant: str
+) -> None:
+    """With the body in the check, a client without Mcp-* passes strict but keeps to its scopes."""
+    stack = stacks[variant]
+    token = read_token(stack, HOST_B)
+    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+        initialized = await http.post(
+            stack.mcp_url(HOST_B), content=INITIALIZE, headers=legacy_headers(token)
+        )
+        session_id = initialized.headers.get("mcp-session-id")
+        write = await http.post(
+            stack.mcp_url(HOST_B), content=ADD_NOTE, headers=legacy_headers(token, session_id)
+        )
+    assert initialized.status_code == 200, initialized.text
+    assert session_id
+    assert write.status_code == 403, write.text
+    prm = f"{stack.origin(HOST_B)}/.well-known/oauth-protected-resource/mcp"
+    assert write.headers.get_list("www-authenticate") == [
+        f'Bearer error="insufficient_scope", resource_metadata="{prm}", scope="{READ} {WRITE}"'
+    ]
+    assert write.json()["error"] == "insufficient_scope"

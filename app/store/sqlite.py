@@ -54,12 +54,29 @@ class SqliteStore:
                 self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
             connection.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-            connection.execute("PRAGMA journal_mode = WAL")
             # WAL + NORMAL survives a process crash (kill -9); only power loss can lose the tail.
             connection.execute("PRAGMA synchronous = NORMAL")
-            connection.execute(SCHEMA)
+            deadline = time.monotonic() + self._timeout
+            while True:
+                try:
+                    self._prepare(connection)
+                    break
+                except sqlite3.OperationalError:
+                    # Switching a new file to WAL needs it alone and does not wait for the busy
+                    # timeout: several workers starting at once take turns here.
+                    if time.monotonic() > deadline:
+                        connection.close()
+                        raise
+                    time.sleep(0.02)
             self._connection = connection
         return self._connection
+
+    @staticmethod
+    def _prepare(connection: sqlite3.Connection) -> None:
+        # WAL is a property of the file: set once, by whichever process comes first.
+        if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute(SCHEMA)
 
     async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:

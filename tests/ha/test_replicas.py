@@ -113,13 +113,14 @@ async def test_key_rotations_under_load_give_no_wrong_401(
         await keys.start()
         kids = [keys.ring.current.kid]
         for _ in range(2):
-            await asyncio.sleep(1.0)
+            # Rotations in production are >= 1 min apart; here 4 poll intervals apart.
+            await asyncio.sleep(2.0)
             kids.append((await keys.rotate()).current.kid)
         return kids
 
     try:
         load = [
-            drive(oauth, session, cluster.url, outcomes, seconds=5.0, refresh=True)
+            drive(oauth, session, cluster.url, outcomes, seconds=6.5, refresh=True)
             for session in started
         ]
         rotation = asyncio.create_task(rotate_twice())
@@ -131,7 +132,7 @@ async def test_key_rotations_under_load_give_no_wrong_401(
     assert outcomes.of("refresh") == {"200": outcomes.counts["refresh:200"]}, outcomes.counts
     assert outcomes.counts["mcp:200"] >= 40
     used = {jwt.get_unverified_header(t)["kid"] for s in started for t in s.issued}
-    assert set(kids) <= used, "tokens were signed with every key of the rotations"
+    assert set(kids) <= used, f"not every key signed tokens: {kids}, {used}, {outcomes.counts}"
 
 
 async def test_a_replica_killed_mid_load_loses_nothing(

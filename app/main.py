@@ -54,7 +54,7 @@ def create_app(
     store = MonitoredStore(store if store is not None else open_store(config.store, clock))
     metrics = Metrics()
     hosts = HostRegistry(config)
-    revocations = RevocationList(clock)
+    revocations = RevocationList(clock, clock_skew=config.tokens.clock_skew.total_seconds())
     poll_interval = config.store.poll_interval
     revocation_sync = (
         None

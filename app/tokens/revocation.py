@@ -18,10 +18,6 @@ Listener = Callable[[str, float], None]
 Publisher = Callable[[], Awaitable[None]]
 
 
-def _until_expiry(_jti: str, expires_at: float, _now: float) -> float:
-    return expires_at
-
-
 async def _nothing_to_publish() -> None:
     """With a process-local store the in-memory list is all there is."""
 
@@ -29,9 +25,19 @@ async def _nothing_to_publish() -> None:
 class RevocationList:
     """Checked on every ``/authenticate`` hit, cached or not; a dict lookup."""
 
-    def __init__(self, clock: Callable[[], float] = time.time, max_entries: int = MAX_REVOKED):
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        max_entries: int = MAX_REVOKED,
+        *,
+        clock_skew: float = 0.0,
+    ) -> None:
+        # Verification accepts a token until exp + clock skew: the entry must live as long.
+        def until_dead(_jti: str, expires_at: float, _now: float) -> float:
+            return expires_at + clock_skew
+
         self._revoked: TLRUCache[str, float] = TLRUCache(
-            maxsize=max_entries, ttu=_until_expiry, timer=clock
+            maxsize=max_entries, ttu=until_dead, timer=clock
         )
         self._listener: Listener | None = None
         self._publisher: Publisher = _nothing_to_publish

@@ -260,3 +260,22 @@ async def test_tokens_survive_rotation_until_they_expire(world: World) -> None:
     await world.keys.rotate()
     with pytest.raises(InvalidToken):
         World(world.keys, world.clock).verifier.verify(token, A)
+
+
+async def test_revocation_outlives_the_clock_skew(world: World) -> None:
+    """A revoked token stays refused through the skew window after exp, not only until exp."""
+    revocations = RevocationList(world.clock, clock_skew=30)
+    verifier: TokenVerifier[AccessClaims] = TokenVerifier(
+        world.keys,
+        lambda claims: claims,
+        clock_skew=timedelta(seconds=30),
+        cache_size=100,
+        revocations=revocations,
+        clock=world.clock,
+    )
+    token = world.mint()
+    claims = verifier.verify(token, A).claims
+    revocations.revoke(claims.jti, claims.expires_at)
+    world.clock.advance(3600 + 10)
+    with pytest.raises(InvalidToken, match="revoked"):
+        verifier.verify(token, A)

@@ -127,3 +127,35 @@ async def test_registration_is_rate_limited(client: httpx.AsyncClient) -> None:
     """A flood of registrations is slowed down (429) instead of filling the store."""
     statuses = [(await register(client)).status_code for _ in range(40)]
     assert statuses.count(201) == 30 and statuses[-1] == 429
+
+
+async def test_refused_requests_leave_no_state_behind() -> None:
+    """Bad registrations, authorizations and token requests store nothing."""
+    from tests.flows.driver import Driver
+    from tests.support import state_of
+
+    async with running(make_config(), base_url=f"https://{A}") as (app, http):
+        for body in ({"redirect_uris": ["javascript:x"]}, {"grant_types": ["password"]}):
+            assert (await register(http, **body)).status_code == 400
+        driver = Driver(http)
+        client = await driver.register()
+        for params in (
+            {"code_challenge": ""},
+            {"resource": "https://nope.example/mcp"},
+            {"redirect_uri": "https://evil.example/cb"},
+        ):
+            response, _ = await driver.authorize(client["client_id"], **params)
+            assert response.status_code in (303, 400)
+        token = await http.post(
+            "/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": "x",
+                "client_id": client["client_id"],
+            },
+        )
+        assert token.status_code == 400
+        store = state_of(app).store
+        assert [key for key, _ in await store.items("clients")] == [client["client_id"]]
+        for namespace in ("logins", "consents", "codes", "families", "refresh", "approvals"):
+            assert await store.items(namespace) == [], namespace

@@ -102,7 +102,9 @@ def traefik_configs(
     pool = {
         "servers": servers,
         "passHostHeader": True,
-        "healthCheck": {"path": "/healthz", "interval": "300ms", "timeout": "250ms"},
+        # A killed replica refuses connections at once, so a short interval finds it fast; the
+        # generous timeout keeps a replica slowed by a loaded CI box from flapping out.
+        "healthCheck": {"path": "/healthz", "interval": "300ms", "timeout": "1s"},
     }
     dynamic = {
         "http": {

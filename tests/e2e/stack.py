@@ -13,7 +13,6 @@ from __future__ import annotations
 import shutil
 import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -22,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from mcp_gatekeeper.config import Config
@@ -36,6 +34,7 @@ from tests.integration.harness import (
     start_proc,
 )
 from tests.integration.harness.ports import LOOPBACK
+from tests.integration.service import quiet_config, serving
 from tests.providers.oidc_server import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -125,21 +124,8 @@ def oidc_provider(workdir: Path, redirect_uris: list[str]) -> Iterator[OidcServe
 def gatekeeper(config: Config, sock: socket.socket) -> Iterator[FastAPI]:
     """mcp-gatekeeper under a real uvicorn, in a thread, serving on an already bound socket."""
     app = create_app(config, generate_key=key_pool())
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, proxy_headers=False)
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("mcp-gatekeeper did not start")
-        time.sleep(0.01)
-    try:
+    with serving(app, quiet_config(app), sockets=[sock]):
         yield app
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 #: Extra ``proxy.hosts[]`` settings by host name (HOST_A, HOST_B), e.g. ``toolPolicy``.

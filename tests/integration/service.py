@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -32,21 +33,10 @@ class Service:
 
 
 @contextmanager
-def running_service(config: Config, port: int | None = None) -> Iterator[Service]:
-    app = create_app(config, generate_key=key_pool())
-    port = port or free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-            proxy_headers=False,
-            lifespan="on",
-        )
-    )
-    thread = threading.Thread(target=server.run, name=f"gatekeeper-{port}", daemon=True)
+def serving(app: FastAPI, server_config: uvicorn.Config, **run: Any) -> Iterator[None]:
+    """Run ``app``'s uvicorn in a thread until the block ends (``run``: e.g. bound sockets)."""
+    server = uvicorn.Server(server_config)
+    thread = threading.Thread(target=server.run, kwargs=run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
@@ -54,7 +44,21 @@ def running_service(config: Config, port: int | None = None) -> Iterator[Service
             raise RuntimeError("mcp-gatekeeper did not start")
         time.sleep(0.01)
     try:
-        yield Service(app, port)
+        yield
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def quiet_config(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> uvicorn.Config:
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False
+    )
+
+
+@contextmanager
+def running_service(config: Config, port: int | None = None) -> Iterator[Service]:
+    app = create_app(config, generate_key=key_pool())
+    port = port or free_port()
+    with serving(app, quiet_config(app, port=port)):
+        yield Service(app, port)

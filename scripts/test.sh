@@ -6,4 +6,4 @@ scripts/install-test-deps.sh
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy app tests bench scripts examples
-.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-4}" "$@"
+.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-3}" "$@"

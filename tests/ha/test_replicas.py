@@ -126,6 +126,14 @@ async def test_key_rotations_under_load_give_no_wrong_401(
         rotation = asyncio.create_task(rotate_twice())
         await asyncio.gather(*load)
         kids = await rotation
+        # Replicas adopt a rotation within one poll interval; on a loaded box the last rotation
+        # can land near the end of the load, so keep refreshing briefly: its key must sign too.
+        await asyncio.gather(
+            *(
+                drive(oauth, session, cluster.url, outcomes, seconds=2.0, refresh=True)
+                for session in started
+            )
+        )
     finally:
         await store.close()
     for kind in ("mcp", "refresh"):

@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from ..store import Store, StoreUnavailable, stop_if_cancelled
+from ..store import Store, StoreUnavailable
 from ..store.encryption import Encryption
+from ..store.sync_loop import sync_forever
 from .ring import KeyRing
 from .shared_ring import LOCK_TTL, NAMESPACE, RING_KEY, SharedRing
 from .signing_key import SigningKey, generate_signing_key
@@ -171,26 +172,16 @@ class KeyManager:
 
     async def run(self) -> None:
         """Forever: adopt rings written elsewhere, rotate on schedule; failures are retried."""
-        failing = False
-        while True:
-            stop_if_cancelled()
-            try:
-                if self._ring is None:
-                    await self.start()  # the store was unreachable at start-up
-                else:
-                    await self.refresh()
-                    await self.rotate_if_due()
-                if failing:
-                    log.info("key ring synchronised again")
-                failing = False
-            except StoreUnavailable as exc:
-                # Once per outage, not every poll: the store's own health says the rest.
-                if not failing:
-                    log.warning("key ring not synchronised, retrying: %s", exc)
-                failing = True
-            except Exception:
-                log.exception("key rotation failed; retrying")
-            delay = self._poll
-            if self._ring is not None:
-                delay = min(delay, self.ring.rotation_due_at(self._interval) - self._clock())
-            await asyncio.sleep(max(delay, 0.01))
+        await sync_forever("key ring", self._sync_once, self._next_sync_in)
+
+    async def _sync_once(self) -> None:
+        if self._ring is None:
+            await self.start()  # the store was unreachable at start-up
+        else:
+            await self.refresh()
+            await self.rotate_if_due()
+
+    def _next_sync_in(self) -> float:
+        if self._ring is None:
+            return self._poll
+        return min(self._poll, self.ring.rotation_due_at(self._interval) - self._clock())

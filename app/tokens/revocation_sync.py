@@ -10,13 +10,13 @@ a union: nothing learnt is dropped, even if the store comes back empty after an 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
 from collections.abc import Callable
 
-from ..store import Store, StoreUnavailable, stop_if_cancelled
+from ..store import Store, StoreUnavailable
+from ..store.sync_loop import sync_forever
 from .revocation import MAX_REVOKED, RevocationList
 
 REVOKED = "revoked"
@@ -80,17 +80,8 @@ class RevocationSync:
 
     async def run(self) -> None:
         """Forever: publish what is queued, learn what others revoked; failures are retried."""
-        failing = False
-        while True:
-            stop_if_cancelled()
-            try:
-                await self.flush()
-                await self.poll()
-                if failing:
-                    log.info("revocation list synchronised again")
-                failing = False
-            except StoreUnavailable as exc:
-                if not failing:
-                    log.warning("revocation list not synchronised, retrying: %s", exc)
-                failing = True
-            await asyncio.sleep(self._poll_interval)
+        await sync_forever("revocation list", self._sync_once, lambda: self._poll_interval)
+
+    async def _sync_once(self) -> None:
+        await self.flush()
+        await self.poll()

@@ -24,6 +24,7 @@ from .oauth import authorize, callback, consent, registration, revoke, token
 from .oauth.clients.metadata_documents import MetadataDocuments
 from .oauth.clients.registry import ClientRegistry
 from .oauth.context import OAuthContext
+from .oauth.sealed import RecordCodec
 from .ops import health
 from .ops.audit import RateLimitedAudit, audit
 from .ops.metrics import Metrics
@@ -68,6 +69,7 @@ def create_app(
         metrics.key_rotations.labels(reason=reason).inc()
         audit("key_generated", kid=key.kid, reason=reason)
 
+    encryption = encryption_for(config.store)
     keys = KeyManager(
         store,
         rotation_interval=config.tokens.key_rotation_interval,
@@ -75,7 +77,7 @@ def create_app(
         clock=clock,
         generate=generate_key,
         on_new_key=key_generated,
-        encryption=encryption_for(config.store),
+        encryption=encryption,
         poll_interval=poll_interval,
     )
     deny_audit = RateLimitedAudit(
@@ -111,6 +113,7 @@ def create_app(
         revocations=revocations,
         clock=clock,
         scopes=catalog,
+        records=RecordCodec(encryption),
     )
 
     @contextlib.asynccontextmanager

@@ -20,7 +20,6 @@ from ..oauth.clients.models import RegisteredClient
 from ..oauth.clients.registry import NAMESPACE as CLIENTS
 from ..oauth.consent import APPROVALS, Approval
 from ..oauth.context import OAuthContext, OAuthDep
-from ..oauth.records import RefreshFamily
 from ..ops.audit import audit
 
 ADMIN_PREFIX = "/admin"
@@ -44,16 +43,11 @@ def _authorize(request: Request, oauth: OAuthContext) -> None:
         raise AdminForbidden("Admin requests need the admin token, from loopback")
 
 
-async def _families(oauth: OAuthContext) -> list[RefreshFamily]:
-    entries = await oauth.store.items(families.FAMILIES)
-    return [RefreshFamily.model_validate_json(raw) for _key, raw in entries]
-
-
 @router.get("/clients")
 async def list_clients(request: Request, oauth: OAuthDep) -> list[dict[str, Any]]:
     _authorize(request, oauth)
     active: dict[str, int] = {}
-    for family in await _families(oauth):
+    for family in await families.load_all(oauth):
         if not family.revoked:
             active[family.client_id] = active.get(family.client_id, 0) + 1
     clients = []
@@ -78,7 +72,7 @@ async def remove_client(client_id: str, request: Request, oauth: OAuthDep) -> di
     if not await oauth.clients.delete(client_id):
         raise NotFound(f"No registered client {client_id!r}")
     ended = 0
-    for family in await _families(oauth):
+    for family in await families.load_all(oauth):
         if family.client_id == client_id and not family.revoked:
             await families.revoke_family(oauth, family, "client removed by an administrator")
             ended += 1
@@ -91,14 +85,14 @@ async def revoke_user(user: str, request: Request, oauth: OAuthDep) -> dict[str,
     """``user`` is the subject or the email address."""
     _authorize(request, oauth)
     ended = 0
-    for family in await _families(oauth):
+    for family in await families.load_all(oauth):
         if user in (family.user.subject, family.user.email) and not family.revoked:
             await families.revoke_family(oauth, family, "user revoked by an administrator")
             ended += 1
     forgotten = 0
     for key, raw in await oauth.store.items(APPROVALS):
-        approval = Approval.model_validate_json(raw)
-        if user in (approval.subject, approval.email):
+        approval = oauth.records.load(Approval, raw)
+        if approval is not None and user in (approval.subject, approval.email):
             await oauth.store.delete(APPROVALS, key)
             forgotten += 1
     audit("user_revoked", user=user, grants_ended=ended, approvals_forgotten=forgotten)

@@ -1,4 +1,4 @@
-"""``store``: where state lives, chosen by URL, and how private keys are encrypted at rest."""
+"""``store``: where state lives, chosen by URL, and how its secrets are encrypted at rest."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ class StoreConfig(StrictModel):
         ),
     )
     encryption_key: SecretStr | None = Field(
-        None, alias="encryptionKey", description="Fernet key encrypting the signing keys at rest"
+        None,
+        alias="encryptionKey",
+        description="Fernet key encrypting the signing keys and upstream secrets at rest",
     )
     previous_encryption_keys: SecretStr | None = Field(
         None,
@@ -97,8 +99,8 @@ class StoreConfig(StrictModel):
         if self.shared and self.encryption_key is None:
             raise settings_problem(
                 ["encryptionKey"],
-                f"a {self.scheme}:// store keeps the private signing keys; set an encryption key "
-                "(from a Secret: encryptionKeyFile)",
+                f"a {self.scheme}:// store keeps the private signing keys and upstream tokens; "
+                "set an encryption key (from a Secret: encryptionKeyFile)",
             )
         if self.scheme not in REDIS_SCHEMES and (self.password or self.username or self.ca_file):
             raise settings_problem(

@@ -166,7 +166,5 @@ async def authorize(request: Request, oauth: OAuthDep) -> Response:
         provider_secrets=dict(login.secrets),
         started_at=oauth.clock(),
     )
-    await oauth.store.put(
-        LOGINS, secret_key(state), transaction.model_dump_json().encode(), timeout
-    )
+    await oauth.store.put(LOGINS, secret_key(state), oauth.records.dump(transaction), timeout)
     return response

@@ -30,11 +30,11 @@ router = APIRouter()
 async def _login(request: Request, oauth: OAuthContext, issuer: str) -> LoginTransaction:
     state = request.query_params.get("state")
     raw = await oauth.store.get(LOGINS, secret_key(state)) if state else None
-    if state is None or raw is None:
+    login = oauth.records.load(LoginTransaction, raw)
+    if state is None or login is None:
         raise BrowserError(
             "This sign-in has expired or was already completed. Start again from your MCP client."
         )
-    login = LoginTransaction.model_validate_json(raw)
     if login.request.issuer != issuer or not browser_matches(request, login.browser):
         raise BrowserError(
             "This sign-in was started in another browser (or its cookie was blocked). "

@@ -23,7 +23,7 @@ async def redirect_with_code(
     code = secrets.token_urlsafe(32)
     record = AuthorizationCode(request=request, user=user, auth_time=oauth.clock())
     ttl = oauth.config.tokens.authorization_code_ttl.total_seconds()
-    await oauth.store.put(CODES, secret_key(code), record.model_dump_json().encode(), ttl)
+    await oauth.store.put(CODES, secret_key(code), oauth.records.dump(record), ttl)
     params = {"code": code}
     if request.state is not None:
         params["state"] = request.state

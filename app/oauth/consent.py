@@ -62,7 +62,7 @@ async def ask_consent(
 ) -> Response:
     """Straight to the client when this request was approved in full before; else the page."""
     remembered = await oauth.store.get(APPROVALS, _approval_key(request, user))
-    approval = Approval.model_validate_json(remembered) if remembered is not None else None
+    approval = oauth.records.load(Approval, remembered)
     if approval is not None and set(request.scopes) <= set(approval.scopes):
         audit("consent_remembered", client_id=request.client_id, sub=user.subject)
         granted = request.model_copy(update={"scopes": approval.scopes})
@@ -76,7 +76,7 @@ async def ask_consent(
         started_at=oauth.clock(),
     )
     ttl = oauth.config.tokens.login_timeout.total_seconds()
-    await oauth.store.put(CONSENTS, secret_key(consent_id), pending.model_dump_json().encode(), ttl)
+    await oauth.store.put(CONSENTS, secret_key(consent_id), oauth.records.dump(pending), ttl)
     location = add_query(request.issuer + CONSENT_PATH, {"request": consent_id})
     return RedirectResponse(location, status_code=303, headers=NO_STORE)
 
@@ -84,12 +84,12 @@ async def ask_consent(
 async def _pending(request: Request, oauth: OAuthContext, consent_id: str | None) -> PendingConsent:
     issuer = issuer_of(request, oauth)
     raw = await oauth.store.get(CONSENTS, secret_key(consent_id)) if consent_id else None
-    if raw is None:
+    pending = oauth.records.load(PendingConsent, raw)
+    if pending is None:
         raise BrowserError(
             "This approval page has expired or was already answered. "
             "Start again from your MCP client."
         )
-    pending = PendingConsent.model_validate_json(raw)
     if pending.request.issuer != issuer or not browser_matches(request, pending.browser):
         raise BrowserError("This approval belongs to a sign-in started in another browser.")
     return pending
@@ -161,7 +161,7 @@ async def consent_answer(
     # The record names the user, so an administrator can make them approve again.
     record = Approval(subject=user.subject, email=user.email, scopes=approved)
     await oauth.store.put(
-        APPROVALS, _approval_key(authorization, user), record.model_dump_json().encode(), ttl
+        APPROVALS, _approval_key(authorization, user), oauth.records.dump(record), ttl
     )
     audit("consent_given", requested=list(authorization.scopes), scopes=list(approved), **fields)
     granted = authorization.model_copy(update={"scopes": approved})

@@ -16,6 +16,7 @@ from ..providers import IdentityProvider
 from ..store import Store
 from ..tokens import RevocationList
 from .clients.registry import ClientRegistry
+from .sealed import RecordCodec
 
 
 @dataclass
@@ -29,6 +30,8 @@ class OAuthContext:
     revocations: RevocationList
     clock: Callable[[], float]
     scopes: ScopeCatalog
+    #: Every record in ``records.py`` goes to and from ``store`` through this.
+    records: RecordCodec
 
     def host_for_resource(self, resource: str) -> McpHost | None:
         for host in self.hosts.hosts:

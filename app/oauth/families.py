@@ -45,7 +45,7 @@ def _token_ttl(oauth: OAuthContext, family: RefreshFamily) -> float:
 
 async def _swap(oauth: OAuthContext, family: RefreshFamily) -> bool:
     """Write ``family`` if the stored record is still the one it was read as (or is new)."""
-    value = family.model_dump_json().encode()
+    value = oauth.records.dump(family)
     ttl = _family_ttl(oauth, family)
     if family._stored is None:
         done = await oauth.store.add(FAMILIES, family.family_id, value, ttl)
@@ -56,13 +56,21 @@ async def _swap(oauth: OAuthContext, family: RefreshFamily) -> bool:
     return done
 
 
-async def _load(oauth: OAuthContext, family_id: str) -> RefreshFamily | None:
-    raw = await oauth.store.get(FAMILIES, family_id)
-    if raw is None:
-        return None
-    family = RefreshFamily.model_validate_json(raw)
-    family._stored = raw
+def _opened(oauth: OAuthContext, raw: bytes | None) -> RefreshFamily | None:
+    family = oauth.records.load(RefreshFamily, raw)
+    if family is not None:
+        family._stored = raw
     return family
+
+
+async def load(oauth: OAuthContext, family_id: str) -> RefreshFamily | None:
+    return _opened(oauth, await oauth.store.get(FAMILIES, family_id))
+
+
+async def load_all(oauth: OAuthContext) -> list[RefreshFamily]:
+    """Every family in the store (administration: whole-store scans are not for hot paths)."""
+    opened = [_opened(oauth, raw) for _key, raw in await oauth.store.items(FAMILIES)]
+    return [family for family in opened if family is not None]
 
 
 async def _update(
@@ -73,7 +81,7 @@ async def _update(
         change(family)
         if await _swap(oauth, family):
             return family
-        fresh = await _load(oauth, family.family_id)
+        fresh = await load(oauth, family.family_id)
         if fresh is None:  # expired meanwhile: nothing left to change
             return family
         family = fresh
@@ -119,7 +127,7 @@ async def find_family(oauth: OAuthContext, token: str) -> tuple[RefreshFamily, b
     family_id = await oauth.store.get(REFRESH, token_hash)
     if family_id is None:
         return None
-    family = await _load(oauth, family_id.decode())
+    family = await load(oauth, family_id.decode())
     if family is None:
         return None
     return family, family.current_hash == token_hash

@@ -79,7 +79,9 @@ async def authorization_code(
     if raw is None:
         await _replayed(oauth, code)
         raise InvalidGrant("The authorization code is invalid, expired or already used")
-    record = AuthorizationCode.model_validate_json(raw)
+    record = oauth.records.load(AuthorizationCode, raw)
+    if record is None:
+        raise InvalidGrant("The authorization code is invalid, expired or already used")
     request = record.request
     if request.client_id != client.client_id:
         raise InvalidGrant("The authorization code was issued to another client")
@@ -99,24 +101,21 @@ async def authorization_code(
         await families.record_access_token(oauth, family, jti, expires_at)
         family_id = family.family_id
     used = IssuedFromCode(family_id=family_id, access_jti=jti, access_expires_at=expires_at)
-    await oauth.store.put(
-        USED_CODES, secret_key(code), used.model_dump_json().encode(), USED_CODE_MEMORY
-    )
+    await oauth.store.put(USED_CODES, secret_key(code), oauth.records.dump(used), USED_CODE_MEMORY)
     return _response(token, claims, refresh)
 
 
 async def _replayed(oauth: OAuthContext, code: str) -> None:
     """OAuth 2.1 §4.1.3: a code used twice revokes the tokens it produced."""
     raw = await oauth.store.pop(USED_CODES, secret_key(code))
-    if raw is None:
+    used = oauth.records.load(IssuedFromCode, raw)
+    if used is None:
         return
-    used = IssuedFromCode.model_validate_json(raw)
     oauth.revocations.revoke(used.access_jti, used.access_expires_at)
     await oauth.revocations.publish()
     if used.family_id:
-        family_raw = await oauth.store.get(families.FAMILIES, used.family_id)
-        if family_raw is not None:
-            family = RefreshFamily.model_validate_json(family_raw)
+        family = await families.load(oauth, used.family_id)
+        if family is not None:
             await families.revoke_family(oauth, family, "authorization code replayed")
     audit("replay_detected", kind="authorization_code", family=used.family_id)
 

@@ -1,7 +1,8 @@
 """What the authorization server keeps between requests, as stored in the ``Store``.
 
 Every record is keyed by the SHA-256 of the secret that names it (state, code, refresh token),
-so a leaked store dump hands out nothing that can be replayed.
+and the upstream secrets inside records are sealed (``sealed.py``), so a leaked store dump hands
+out nothing that can be replayed. Records go to and from the store through ``RecordCodec``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pydantic import BaseModel, PrivateAttr
 
 from ..providers import UpstreamIdentity
 from .browser import BrowserBinding
+from .sealed import SealedStr
 
 
 class User(BaseModel):
@@ -19,7 +21,7 @@ class User(BaseModel):
     email: str
     groups: tuple[str, ...] = ()
     name: str = ""
-    recheck_secret: str | None = None
+    recheck_secret: SealedStr | None = None
 
     @classmethod
     def from_upstream(cls, identity: UpstreamIdentity) -> User:
@@ -59,7 +61,7 @@ class LoginTransaction(BaseModel):
 
     request: AuthorizationRequest
     browser: BrowserBinding
-    provider_secrets: dict[str, str]
+    provider_secrets: dict[str, SealedStr]
     started_at: float
 
 

@@ -215,6 +215,14 @@ class TokensConfig(StrictModel):
         alias="recheckInterval",
         description="How often a refresh asks the identity provider about the user again",
     )
+    recheck_outage_grace: Duration = Field(
+        timedelta(hours=24),
+        alias="recheckOutageGrace",
+        description=(
+            "While the identity provider cannot be reached, refreshes go on until this long after "
+            "the user's last successful check, then wait for it (0s: never without a check)"
+        ),
+    )
     authorization_code_ttl: Duration = Field(timedelta(seconds=60), alias="authorizationCodeTTL")
     login_timeout: Duration = Field(
         timedelta(minutes=10), alias="loginTimeout", description="Time to log in at the IdP (MFA)"

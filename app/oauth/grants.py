@@ -11,7 +11,14 @@ from . import families, pkce
 from .clients.models import RegisteredClient
 from .codes import CODES
 from .context import OAuthContext
-from .errors import InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
+from .errors import (
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
+    TemporarilyUnavailable,
+    UnauthorizedClient,
+)
 from .hashing import secret_key
 from .policy import refusal
 from .records import AuthorizationCode, IssuedFromCode, RefreshFamily, User
@@ -174,8 +181,17 @@ async def _recheck(oauth: OAuthContext, family: RefreshFamily) -> None:
         await families.revoke_family(oauth, family, f"re-check refused: {exc.reason}")
         raise InvalidGrant(f"Access was withdrawn: {exc.reason}") from None
     except ProviderError:
-        # The identity provider is down: keep the user working until the next re-check.
+        # A short outage of the identity provider must not log everybody out; a long one (or
+        # an upstream that answers nonsense for good) must not let a login run unchecked until
+        # maxSessionAge. 503 rather than invalid_grant: the client keeps its refresh token and
+        # retries, and the family is still there when the provider comes back.
+        unchecked = now - family.checked_at
         audit("recheck_failed", family=family.family_id, sub=family.user.subject)
+        if unchecked > oauth.config.tokens.recheck_outage_grace.total_seconds():
+            raise TemporarilyUnavailable(
+                "The identity provider has not confirmed this user for too long and cannot be "
+                "reached now; try again later"
+            ) from None
         return
     host = oauth.host_for_resource(family.resource)
     policies = [oauth.config.provider] + ([host.config] if host else [])

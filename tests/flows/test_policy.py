@@ -127,6 +127,42 @@ async def test_refresh_rechecks_the_user(change: str, allowed: bool) -> None:
         assert checked["error"] == "invalid_grant"
 
 
+@pytest.mark.parametrize(("grace", "outage_refreshes"), [("24h", 1), ("0s", 0)])
+async def test_an_identity_provider_outage_is_bridged_for_recheck_outage_grace(
+    grace: str, outage_refreshes: int
+) -> None:
+    """Refreshes go on unchecked only until recheckOutageGrace after the last good check; then
+    503 temporarily_unavailable keeps the refresh token usable for when the IdP is back."""
+    provider, clock = DirectoryProvider(), FakeClock()
+    tokens_config = {"recheckInterval": "15m", "recheckOutageGrace": grace}
+    settings = Config.model_validate({**config_dict(), "tokens": tokens_config})
+    async with running(settings, clock, f"https://{A}", provider=provider) as (_app, client):
+        driver = Driver(client)
+        registered = await driver.register()
+        code, login = await driver.code_for(registered["client_id"])
+        token = (await driver.exchange(code, login)).json()["refresh_token"]
+        provider.down = True
+        for _ in range(outage_refreshes):
+            clock.advance(16 * 60)
+            bridged = await refresh(driver, registered["client_id"], token)
+            assert "access_token" in bridged, bridged
+            token = bridged["refresh_token"]
+        clock.advance(24 * 3600)
+        response = await driver.token(
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": token,
+                "client_id": registered["client_id"],
+            }
+        )
+        assert response.status_code == 503
+        assert response.json()["error"] == "temporarily_unavailable"
+        assert response.headers["cache-control"] == "no-store"
+        provider.down = False
+        back = await refresh(driver, registered["client_id"], token)
+    assert "access_token" in back, "the same refresh token works once the IdP answers again"
+
+
 def test_demo_user_is_fixed() -> None:
     """The demo identity is what the README promises."""
     assert DEMO_USER.email == "demo@example.com" and DEMO_USER.groups == ("demo",)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -26,7 +28,7 @@ from .oauth.clients.registry import ClientRegistry
 from .oauth.context import OAuthContext
 from .oauth.sealed import RecordCodec
 from .ops import health
-from .ops.audit import RateLimitedAudit, audit
+from .ops.audit import RateLimitedAudit, audit, event_counter
 from .ops.metrics import Metrics
 from .ops.middleware import ObservabilityMiddleware
 from .ops.store_status import install_store_status
@@ -126,24 +128,27 @@ def create_app(
                 "state is in this process's memory: run exactly one worker and one replica "
                 "(several need the shared store)"
             )
+        # The background work counts its audit events (key generation) in this app's metrics.
+        background_context = contextvars.copy_context()
+        background_context.run(event_counter.set, metrics.count_event)
+
+        def spawn(work: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+            return asyncio.create_task(work, name=name, context=background_context)
+
         try:
-            await keys.start()
+            await spawn(keys.start(), "key-bootstrap")
         except StoreUnavailable as exc:
             # Not ready (no key) until the store answers; keys.run() keeps trying.
             log.warning("no key ring yet, the store is unavailable: %s", exc)
         background = [
-            asyncio.create_task(keys.run(), name="key-rotation"),
+            spawn(keys.run(), "key-rotation"),
             *(
-                [asyncio.create_task(revocation_sync.run(), name="revocation-sync")]
+                [spawn(revocation_sync.run(), "revocation-sync")]
                 if revocation_sync is not None
                 else []
             ),
-            *(
-                [asyncio.create_task(metrics.refresh_forever(), name="metrics-gauges")]
-                if metrics.multiprocess
-                else []
-            ),
-            asyncio.create_task(catalog.run(hosts.hosts), name="scope-discovery"),
+            *([spawn(metrics.refresh_forever(), "metrics-gauges")] if metrics.multiprocess else []),
+            spawn(catalog.run(hosts.hosts), "scope-discovery"),
         ]
         try:
             yield

@@ -2,6 +2,11 @@
 
 Deny events are rate-limited by a token bucket: a flood of bad tokens must not become a flood of
 log I/O. What was suppressed is counted and reported on the next line that gets through.
+
+Every event is also counted in the app's metrics (``mcp_gatekeeper_audit_events_total``), so
+failed logins or replayed refresh tokens can be alerted on. ``audit`` is called from deep inside
+the flows, which know nothing of the app they run in; the app names its counter in a context
+variable for each request and for its background tasks (several apps can share a process).
 """
 
 from __future__ import annotations
@@ -9,11 +14,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 
 audit_log = logging.getLogger("mcp_gatekeeper.audit")
+#: Counts an event in the metrics of the app the current request or task belongs to.
+event_counter: ContextVar[Callable[[str], None] | None] = ContextVar(
+    "audit_event_counter", default=None
+)
 
 
 def audit(event: str, **fields: object) -> None:
+    count = event_counter.get()
+    if count is not None:
+        count(event)
     audit_log.info(event, extra={"event": event, **fields})
 
 

@@ -30,6 +30,9 @@ UNKNOWN_HOST = "unknown"
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: How the values of several workers combine (``live*``: only workers still running count).
 GaugeMode = Literal["livesum", "livemin", "livemax"]
+#: Events the chart's alerts watch. Their series exist from the start at 0: ``increase()`` cannot
+#: see a counter's first step from absent to 1, so a first replay would never alert otherwise.
+WATCHED_EVENTS = ("replay_detected", "login_failed", "recheck_failed")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -71,7 +74,17 @@ class Metrics:
             "Deny audit events dropped by the log rate limit",
             registry=own,
         )
+        self.audit_events = Counter(
+            "mcp_gatekeeper_audit_events_total",
+            "Audit events by name (request_denied after the log rate limit: for every denial "
+            "see mcp_gatekeeper_auth_decisions_total)",
+            ["event"],
+            registry=own,
+        )
         self._decision_children: dict[tuple[str, str], Counter] = {}
+        self._event_children: dict[str, Counter] = {
+            event: self.audit_events.labels(event=event) for event in WATCHED_EVENTS
+        }
         self._duration_children: dict[tuple[str, str, int], Histogram] = {}
 
     def gauge(
@@ -105,6 +118,12 @@ class Metrics:
         if child is None:
             child = self.decisions.labels(host=host, result=result)
             self._decision_children[(host, result)] = child
+        child.inc()
+
+    def count_event(self, event: str) -> None:
+        child = self._event_children.get(event)
+        if child is None:
+            child = self._event_children[event] = self.audit_events.labels(event=event)
         child.inc()
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:

@@ -1,4 +1,5 @@
-"""Outermost ASGI middleware: request id for the logs, latency by route template for metrics.
+"""Outermost ASGI middleware: request id for the logs, latency by route template for metrics,
+and the app's counter for the audit events the request raises.
 
 Pure ASGI (no ``BaseHTTPMiddleware``): it sits on the ``/authenticate`` hot path.
 """
@@ -9,6 +10,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .audit import event_counter
 from .logging import NO_REQUEST_ID, request_id
 from .metrics import Metrics
 
@@ -51,6 +53,7 @@ class ObservabilityMiddleware:
                 rid = value[:_MAX_REQUEST_ID].decode("latin-1")
                 break
         token = request_id.set(rid)
+        counter = event_counter.set(self.metrics.count_event)
 
         async def send_with_status(message: Message) -> None:
             nonlocal status
@@ -61,6 +64,7 @@ class ObservabilityMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
+            event_counter.reset(counter)
             request_id.reset(token)
             method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
             route = route_template(scope["path"], self.exact_routes, self.prefix_routes)

@@ -2,7 +2,8 @@
 
 Optionally persistent (append-only file, fsync on every write), so a test can stop and restart
 it on the same address and find the data again, as a production Redis with AOF would; optionally
-with a password and TLS; and a real Sentinel in front of it.
+with a password and TLS; optionally a replica of another; and a real Sentinel in front of them,
+quick to fail over (down after half a second).
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ class RedisServer:
         persist: bool = False,
         password: str | None = None,
         pki: Pki | None = None,
+        replica_of: RedisServer | None = None,
     ) -> None:
         self.workdir = workdir
+        self.replica_of = replica_of
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.unix = unix
         self.persist = persist
@@ -68,6 +71,8 @@ class RedisServer:
             command += ["--appendonly", "no"]
         if self.password:
             command += ["--requirepass", self.password]
+        if self.replica_of is not None:
+            command += ["--replicaof", "127.0.0.1", str(self.replica_of.port)]
         if self.unix:
             socket = ["--unixsocket", str(self.socket), "--unixsocketperm", "700"]
             return [*command, "--port", "0", *socket]
@@ -140,31 +145,35 @@ class SentinelServer:
         self.port = 0
         self.proc: Proc | None = None
 
-    def _knows_master(self) -> bool:
-        try:
-            with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1) as client:
-                command = ("SENTINEL", "get-master-addr-by-name", "mymaster")
-                return bool(client.execute_command(*command))
-        except redis.RedisError:
-            return False
-
     def start(self) -> SentinelServer:
         self.port = free_port()
         conf = self.workdir / "sentinel.conf"  # Sentinel rewrites its file: a writable copy
         conf.write_text(
             f"port {self.port}\nbind 127.0.0.1\ndir {self.workdir}\n"
             f"sentinel monitor mymaster 127.0.0.1 {self.master.port} 1\n"
+            "sentinel down-after-milliseconds mymaster 500\n"
+            "sentinel failover-timeout mymaster 5000\n"
         )
         proc = start_proc([redis_binary(), str(conf), "--sentinel"], self.workdir / "sentinel.log")
         self.proc = proc
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline and proc.returncode is None:
-            if self._knows_master():
+            if self.master_port() is not None:
                 return self
             time.sleep(0.02)
         failure = proc.describe("redis sentinel did not start")
         self.stop()
         raise RuntimeError(failure)
+
+    def master_port(self) -> int | None:
+        """The port of the master Sentinel names now."""
+        try:
+            with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1) as client:
+                command = ("SENTINEL", "get-master-addr-by-name", "mymaster")
+                address = client.execute_command(*command)
+        except redis.RedisError:
+            return None
+        return int(address[1]) if address else None
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -1,7 +1,10 @@
-"""Ways to reach Redis in production: TLS with a private CA and a password, and Sentinel."""
+"""Ways to reach Redis in production: TLS with a private CA and a password, and Sentinel
+(including a real failover)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -59,4 +62,39 @@ async def test_sentinel_leads_to_the_master(tmp_path: Path) -> None:
                 keys = list(direct.scan_iter("*locks:k"))
                 assert len(keys) == 1 and direct.get(keys[0]) == b"w"
         finally:
+            sentinel.stop()
+
+
+async def test_sentinel_failover_keeps_the_state(tmp_path: Path) -> None:
+    """The master dies: Sentinel promotes the replica, and the store follows it on its own,
+    with what was written before (no restart, no reconfiguration)."""
+    with (
+        RedisServer(tmp_path / "master") as master,
+        RedisServer(tmp_path / "replica", replica_of=master) as replica,
+    ):
+        sentinel = SentinelServer(tmp_path / "sentinel", master).start()
+        store = open_store(store_config(f"redis+sentinel://127.0.0.1:{sentinel.port}/mymaster"))
+        try:
+            await store.put("families", "f1", b"before the failover", ttl=600)
+            with master.client() as direct:
+                assert direct.wait(1, 5000) == 1, "the replica has the write"
+            master.stop()
+
+            deadline = time.monotonic() + 30
+            while sentinel.master_port() != replica.port:
+                assert time.monotonic() < deadline, "Sentinel did not promote the replica"
+                await asyncio.sleep(0.1)
+            while True:
+                try:
+                    assert await store.add("families", "f2", b"after", ttl=600)
+                    break
+                except StoreUnavailable:
+                    assert time.monotonic() < deadline, "the store never found the new master"
+                    await asyncio.sleep(0.1)
+            assert await store.get("families", "f1") == b"before the failover"
+            with replica.client() as promoted:
+                assert promoted.role()[0] == b"master"
+                assert any(key.endswith(b"families:f2") for key in promoted.scan_iter("*"))
+        finally:
+            await store.close()
             sentinel.stop()

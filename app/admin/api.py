@@ -1,4 +1,4 @@
-"""The admin API: list and remove clients, end a user's grants.
+"""The admin API: list and remove clients, list signed-in users and end their grants.
 
 Off unless ``server.adminToken`` is set; answers only connections from loopback (an operator
 runs ``mcp-gatekeeper admin`` in the pod) carrying that token, and is never among the paths a
@@ -78,6 +78,38 @@ async def remove_client(client_id: str, request: Request, oauth: OAuthDep) -> di
             ended += 1
     audit("client_removed", client_id=client_id, grants_ended=ended)
     return {"client_id": client_id, "grants_ended": ended}
+
+
+@router.get("/users")
+async def list_users(request: Request, oauth: OAuthDep) -> list[dict[str, Any]]:
+    """Who holds a live grant, through which clients, and when the IdP last vouched for them:
+    what to check after offboarding someone."""
+    _authorize(request, oauth)
+    users: dict[str, dict[str, Any]] = {}
+    for family in await families.load_all(oauth):
+        if family.revoked:
+            continue
+        user = users.setdefault(
+            family.user.subject,
+            {
+                "subject": family.user.subject,
+                "email": family.user.email,
+                "groups": list(family.user.groups),
+                "grants": [],
+            },
+        )
+        user["grants"].append(
+            {
+                "client_id": family.client_id,
+                "resource": family.resource,
+                "scopes": list(family.scopes),
+                "signed_in_at": family.created_at,
+                "checked_at": family.checked_at,
+            }
+        )
+    for user in users.values():
+        user["grants"].sort(key=lambda grant: grant["signed_in_at"])
+    return sorted(users.values(), key=lambda user: user["email"])
 
 
 @router.post("/users/{user}/revoke")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     remove.add_argument("client_id")
     users = topics.add_parser("users", help="signed-in users")
     user_actions = users.add_subparsers(dest="action", required=True)
+    user_actions.add_parser("list", help="list users holding a grant, with their clients")
     revoke = user_actions.add_parser("revoke", help="end every grant of a user")
     revoke.add_argument("user", help="subject or email address")
 
@@ -52,6 +54,10 @@ def _request(config: Config, method: str, path: str) -> Any:
     return body
 
 
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def run_admin(config: Config, args: argparse.Namespace) -> int:
     if args.topic == "clients" and args.action == "list":
         result = _request(config, "GET", "/clients")
@@ -63,6 +69,16 @@ def run_admin(config: Config, args: argparse.Namespace) -> int:
             return 0
     elif args.topic == "clients":
         result = _request(config, "DELETE", f"/clients/{args.client_id}")
+    elif args.action == "list":
+        result = _request(config, "GET", "/users")
+        if not args.json:
+            for user in result:
+                print(f"{user['email']}  ({user['subject']})")
+                for grant in user["grants"]:
+                    checked = _utc(grant["checked_at"])
+                    print(f"  {grant['client_id']}  {grant['resource']}  checked {checked}")
+            print(f"{len(result)} user(s)", file=sys.stderr)
+            return 0
     else:
         result = _request(config, "POST", f"/users/{args.user}/revoke")
     print(json.dumps(result, indent=2))

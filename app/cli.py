@@ -1,8 +1,9 @@
-"""``mcp-gatekeeper serve`` and ``mcp-gatekeeper check-config``."""
+"""``mcp-gatekeeper serve``, ``check-config``, ``admin``, ``paths`` and ``probe``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from . import __version__
 from .admin.cli import add_admin_commands, run_admin
 from .config import CONFIG_PATH_ENV, Config, ConfigError, load_config
 from .paths import AUTHORIZATION_SERVER_PATHS
+from .probe import probe
 
 EXIT_BAD_CONFIG = 2
 
@@ -33,6 +35,14 @@ def _parser() -> argparse.ArgumentParser:
         )
     add_admin_commands(commands.choices["admin"])
     commands.add_parser("paths", help="print the paths a gateway routes to mcp-gatekeeper")
+    probe = commands.add_parser(
+        "probe", help="check an MCP URL through its gateway as an MCP client would"
+    )
+    probe.add_argument("url", help="the MCP URL clients use, e.g. https://mcp.example.com/mcp")
+    probe.add_argument("--token", help="also check that this access token gets through")
+    probe.add_argument("--ca-file", help="CA bundle for a private CA (PEM)")
+    probe.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    probe.add_argument("--json", action="store_true", help="print the report as JSON")
     serve = commands.choices["serve"]
     serve.add_argument("--host", help="listen address (overrides server.host)")
     serve.add_argument("--port", type=int, help="listen port (overrides server.port)")
@@ -58,11 +68,22 @@ def print_paths() -> None:
     print(json.dumps(entries, indent=2))
 
 
+def run_probe(args: argparse.Namespace) -> int:
+    """Exit 1 if a check failed (warnings alone pass), so it can gate a rollout."""
+    report = asyncio.run(
+        probe(args.url, token=args.token, verify=args.ca_file or True, timeout=args.timeout)
+    )
+    print(report.model_dump_json(indent=2) if args.json else report.text())
+    return 1 if report.failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "paths":
         print_paths()
         return 0
+    if args.command == "probe":
+        return run_probe(args)
     config = _load_or_report(args.config)
     if config is None:
         return EXIT_BAD_CONFIG

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests run for real: nginx (ingress-nginx stand-in), wrk and hey (benchmarks),
+# Installs what the tests run for real: nginx (ingress-nginx stand-in, with the headers-more
+# module), wrk and hey (benchmarks),
 # promtool (metrics lint), redis-server (the shared store, also run as Sentinel), node + npm with
 # the OpenID provider the provider tests log in at
 # (npm oidc-provider, pinned by tests/e2e/oidc/package-lock.json), chromium (the real browser of
@@ -14,6 +15,9 @@ missing=()
 for tool in "${!package_of[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${package_of[$tool]}")
 done
+# ingress-nginx sets its CORS headers with more_set_headers: the stand-in nginx loads the module.
+[ -f /usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so ] \
+  || missing+=(libnginx-mod-http-headers-more-filter)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "missing system packages: ${missing[*]}" >&2

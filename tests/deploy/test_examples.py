@@ -47,7 +47,7 @@ from tests.integration.harness.configs import (
     envoy_config,
     traefik_configs,
 )
-from tests.integration.harness.ingress_nginx import nginx_conf
+from tests.integration.harness.ingress_nginx import CORS_ANNOTATIONS, nginx_conf
 
 EXAMPLE_DIRS = sorted(p for p in EXAMPLES.iterdir() if p.is_dir() and p.name != "demo")
 #: Files that are Helm values, not Kubernetes objects.
@@ -314,14 +314,18 @@ def test_dbhub_scopes_cover_exactly_the_tools_dbhub_enables() -> None:
 
 # --- ingress-nginx ------------------------------------------------------------------------------
 def _nginx_location(conf: str, head: str) -> list[str]:
-    """The statements of the first ``location <head> { ... }`` block, comments dropped."""
-    match = re.search(r"location " + re.escape(head) + r" \{\n(.*?)\n\s*\}\n", conf, re.S)
-    assert match, f"no location {head} in the harness's nginx.conf"
-    return [
-        line.strip()
-        for line in match.group(1).splitlines()
-        if line.strip() and not line.strip().startswith("#")
-    ]
+    """The statements of the first ``location <head> { ... }`` block (nested blocks included,
+    one line each), comments dropped."""
+    opening = f"location {head} {{\n"
+    assert opening in conf, f"no location {head} in the harness's nginx.conf"
+    lines, depth = [], 1
+    for line in conf.split(opening, 1)[1].splitlines():
+        depth += line.count("{") - line.count("}")
+        if depth == 0:
+            break
+        if line.strip() and not line.strip().startswith("#"):
+            lines.append(line.strip())
+    return lines
 
 
 def test_ingress_nginx_annotations_match_the_tested_nginx(tmp_path: Path) -> None:
@@ -332,7 +336,9 @@ def test_ingress_nginx_annotations_match_the_tested_nginx(tmp_path: Path) -> Non
     prefix = "nginx.ingress.kubernetes.io/"
     # auth-method, auth-keepalive, auth-signin, auth-snippet, auth-cache-*: none is rendered by
     # the harness, and keepalive/signin break the 401 challenge.
-    assert set(annotations) == {prefix + "auth-url", prefix + "auth-response-headers"}
+    cors = {prefix + name: value for name, value in CORS_ANNOTATIONS.items()}
+    assert set(annotations) == {prefix + "auth-url", prefix + "auth-response-headers", *cors}
+    assert {name: annotations[name] for name in cors} == cors
     conf = nginx_conf(_spec(tmp_path, GatewayOptions()))
     auth = _nginx_location(conf, "= /_external-auth-Lw-Prefix")
     (target,) = [s for s in auth if s.startswith("set $target ")]

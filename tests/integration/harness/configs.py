@@ -38,7 +38,7 @@ MCP_HEADERS = ("mcp-method", "mcp-name")
 @dataclass(frozen=True)
 class GatewayOptions:
     """What a deployment may switch on beyond each gateway's default forward-auth setup, so the
-    service can see which tool a request calls (per-tool authorization)."""
+    service can see which tool a request calls (per-tool authorization); and one mistake."""
 
     #: Send the request body with the auth request: Envoy ``with_request_body`` (whole body,
     #: ``allow_partial_message: false``), Traefik ``forwardBody`` + ``preserveRequestMethod``.
@@ -50,6 +50,10 @@ class GatewayOptions:
     mcp_headers: bool = False
     #: Envoy ``max_request_bytes`` / Traefik ``maxBodySize``: at most what the service parses.
     max_body_bytes: int = MAX_BODY_BYTES
+    #: The mistake: Traefik's entry point ``forwardedHeaders.insecure`` with forwardAuth
+    #: ``trustForwardHeader: true`` (both common behind a load balancer) keeps a client's own
+    #: X-Forwarded-Host, so the client picks the host the service checks. Traefik only.
+    trust_forward_header: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,7 @@ def traefik_configs(spec: GatewaySpec, dynamic_path: Path) -> tuple[str, str]:
                 "address": f"{LOOPBACK}:{spec.port}",
                 # Default 10s of graceful draining makes every test teardown slow.
                 "transport": {"lifeCycle": {"graceTimeOut": "0s"}},
+                "forwardedHeaders": {"insecure": spec.options.trust_forward_header},
             }
         },
         "providers": {"file": {"filename": str(dynamic_path), "watch": False}},
@@ -201,7 +206,7 @@ def traefik_configs(spec: GatewaySpec, dynamic_path: Path) -> tuple[str, str]:
     forward_auth: dict[str, object] = {
         "address": f"http://{LOOPBACK}:{spec.auth_port}{AUTH_PATH}",
         # Clients must not be able to feed X-Forwarded-* to the service.
-        "trustForwardHeader": False,
+        "trustForwardHeader": spec.options.trust_forward_header,
         "authResponseHeaders": list(spec.identity_headers),
     }
     if spec.options.forward_body:

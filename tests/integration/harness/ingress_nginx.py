@@ -17,6 +17,48 @@ from .ports import LOOPBACK
 # Deviation: the auth location targets an `upstream` block with keepalive, as the template
 # does for auth-keepalive > 0, to keep test connections cheap; the HTTP contract is the same.
 _NGINX_AUTH_LOCATION = "/_external-auth-Lw-Prefix"  # "/_external-auth-" + b64url("/") + pathType
+HEADERS_MORE_MODULE = "/usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so"
+#: The CORS annotations of examples/ingress-nginx/mcp-server.yaml (test_examples.py holds them
+#: equal), so browser clients can read the 401 challenge and preflights never reach the auth.
+CORS_ANNOTATIONS = {
+    "enable-cors": "true",
+    "cors-allow-origin": "*",
+    "cors-allow-credentials": "false",
+    "cors-allow-methods": "GET, POST, DELETE, OPTIONS",
+    "cors-allow-headers": (
+        "Authorization, Content-Type, Mcp-Protocol-Version, Mcp-Session-Id, Mcp-Method, "
+        "Mcp-Name, Last-Event-ID"
+    ),
+    "cors-expose-headers": "WWW-Authenticate, Mcp-Session-Id",
+}
+_CORS_MAX_AGE = "1728000"  # ingress-nginx's default cors-max-age
+
+
+def _cors() -> str:
+    """What ingress-nginx renders for CORS_ANNOTATIONS: every answer of the location gets the
+    headers (more_set_headers: whatever the status, the auth's 401 included), and a preflight is
+    answered 204 in the rewrite phase, before auth_request could see it."""
+    allow = [
+        "Access-Control-Allow-Origin: $http_origin",
+        f"Access-Control-Allow-Methods: {CORS_ANNOTATIONS['cors-allow-methods']}",
+        f"Access-Control-Allow-Headers: {CORS_ANNOTATIONS['cors-allow-headers']}",
+        f"Access-Control-Expose-Headers: {CORS_ANNOTATIONS['cors-expose-headers']}",
+        f"Access-Control-Max-Age: {_CORS_MAX_AGE}",
+    ]
+    preflight = [*allow, "Content-Type: text/plain charset=UTF-8", "Content-Length: 0"]
+
+    def headers(lines: list[str]) -> str:
+        return "".join(f"                more_set_headers '{line}';\n" for line in lines)
+
+    return (
+        "            set $http_origin *;\n            set $cors 'true';\n"
+        "            if ($request_method = 'OPTIONS') {\n"
+        "                set $cors ${cors}options;\n            }\n"
+        f'            if ($cors = "true") {{\n{headers(allow)}            }}\n'
+        f'            if ($cors = "trueoptions") {{\n{headers(preflight)}'
+        "                return 204;\n            }\n"
+    )
+
 
 _NGINX_PROXY_COMMON = """\
             proxy_set_header Host $best_http_host;
@@ -89,7 +131,7 @@ def _nginx_server(spec: GatewaySpec, host: str) -> str:
 
         location / {{
             set $best_http_host $http_host;
-            auth_request {_NGINX_AUTH_LOCATION};
+{_cors()}            auth_request {_NGINX_AUTH_LOCATION};
             auth_request_set $auth_cookie $upstream_http_set_cookie;
             add_header Set-Cookie $auth_cookie;
 {identity}
@@ -116,7 +158,8 @@ def nginx_conf(spec: GatewaySpec) -> str:
     # Workers of a root master default to user nobody, which cannot use the temp dirs here.
     user = "user root;\n" if os.geteuid() == 0 else ""
     servers = "".join(_nginx_server(spec, host) for host in spec.hosts)
-    return f"""{user}worker_processes 1;
+    return f"""load_module {HEADERS_MORE_MODULE};
+{user}worker_processes 1;
 pid {d}/nginx.pid;
 error_log stderr notice;
 events {{ worker_connections 256; }}

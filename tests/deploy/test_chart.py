@@ -427,7 +427,8 @@ def test_notes_tell_the_next_step() -> None:
         'nginx.ingress.kubernetes.io/auth-url: "http://mcp-gatekeeper.mcp-gatekeeper.svc.'
         'cluster.local/authenticate"' in nginx
     )
-    assert "auth-response-headers" in nginx
+    assert "auth-response-headers" in nginx and "enable-cors" in nginx
+    assert "helm test mcp-gatekeeper -n mcp-gatekeeper --logs" in nginx
     envoy = _notes(EXAMPLES / "envoy-gateway" / "values.yaml")
     assert "kind: SecurityPolicy" in envoy
     assert "backendRefs: [{name: mcp-gatekeeper, namespace: mcp-gatekeeper, port: 80}]" in envoy
@@ -502,3 +503,26 @@ def test_schema_follows_the_configuration_model() -> None:
     )
     server = set(schema["server"]["properties"])
     assert server == _aliases(_field_type(Config, "server")) - {"host", "port", "adminToken"}
+
+
+def test_helm_test_probes_every_mcp_url_through_the_gateway() -> None:
+    """`helm test` runs one hardened probe Pod per host, which no Service selects."""
+    docs = render([CHART / "ci" / "many-hosts-values.yaml"], ["helmTest.extraArgs={--json}"])
+    hosts = yaml.safe_load((CHART / "ci" / "many-hosts-values.yaml").read_text())["proxy"]["hosts"]
+    pods = of_kind(docs, "Pod")
+    assert [pod["metadata"]["annotations"]["helm.sh/hook"] for pod in pods] == ["test"] * len(hosts)
+    urls = [f"https://{host['host']}{host.get('path', '/mcp')}" for host in hosts]
+    assert [pod["spec"]["containers"][0]["args"] for pod in pods] == [
+        ["probe", url, "--json"] for url in urls
+    ]
+    selector = only(docs, "Service")["spec"]["selector"]
+    deployment = _container(docs)
+    for pod in pods:
+        labels = pod["metadata"]["labels"]
+        assert not selector.items() <= labels.items(), "the Service would send traffic to it"
+        (container,) = pod["spec"]["containers"]
+        assert container["image"] == deployment["image"]
+        assert container["securityContext"] == deployment["securityContext"]
+        assert pod["spec"]["restartPolicy"] == "Never"
+        assert pod["spec"]["automountServiceAccountToken"] is False
+    assert of_kind(render([BASE], ["helmTest.enabled=false"]), "Pod") == []

@@ -27,12 +27,13 @@ ENV PIP_NO_CACHE_DIR=1 \
 # runtime image has under that exact name.
 RUN python3.11 -m venv /opt/mcp-gatekeeper
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY app ./app
 COPY templates ./templates
 # unchecked-hash: the .pyc files stay valid whatever the file times are after COPY --from, so the
 # read-only runtime never tries to recompile.
-RUN /opt/mcp-gatekeeper/bin/pip install --no-compile . \
+# constraints.txt: exactly the versions the tests ran (scripts/update-constraints.sh).
+RUN /opt/mcp-gatekeeper/bin/pip install --no-compile -c constraints.txt . \
     && /opt/mcp-gatekeeper/bin/pip uninstall -y pip setuptools \
     && /opt/mcp-gatekeeper/bin/python -m compileall -q -j 0 \
         --invalidation-mode unchecked-hash /opt/mcp-gatekeeper/lib \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv (once) and installs mcp-gatekeeper into it: `bootstrap-venv.sh` for the service,
-# `bootstrap-venv.sh test` for the service plus everything the tests need.
+# `bootstrap-venv.sh test` for the service plus everything the tests need. Versions come from
+# constraints.txt (scripts/update-constraints.sh), the same ones the container image installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extra="${1:-}"
@@ -11,9 +12,9 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 stamp=".venv/.deps-${extra:-run}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q ".${extra:+[$extra]}"
+  .venv/bin/python -m pip install -q -c constraints.txt ".${extra:+[$extra]}"
   touch "$stamp"
 fi
 # The package is installed, not linked (app/ maps to the import name mcp_gatekeeper): refresh it.

@@ -142,7 +142,8 @@ def _ignored(path: str, patterns: list[str]) -> bool:
 
 
 def test_build_context_is_exactly_what_the_build_copies() -> None:
-    """.dockerignore keeps pyproject.toml, README.md, app/ and templates/, and nothing else."""
+    """.dockerignore keeps pyproject.toml, README.md, constraints.txt, app/ and templates/, and
+    nothing else."""
     patterns = [
         line.strip()
         for line in (ROOT / ".dockerignore").read_text().splitlines()
@@ -152,7 +153,7 @@ def test_build_context_is_exactly_what_the_build_copies() -> None:
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     sent = {path for path in tracked if not _ignored(path, patterns)}
-    copied = ("pyproject.toml", "README.md", "app/", "templates/")
+    copied = ("pyproject.toml", "README.md", "constraints.txt", "app/", "templates/")
     assert sent == {path for path in tracked if path.startswith(copied) or path in copied}
     assert _ignored("app/__pycache__/x.cpython-311.pyc", patterns)
     assert _ignored(".venv/bin/python", patterns)
@@ -213,11 +214,11 @@ def test_sigterm_lets_the_request_in_flight_finish_and_exits_0(tmp_path: Path) -
     assert list(workdir.iterdir()) == []
 
 
-def _runtime_closure() -> set[str]:
-    """The distributions `pip install .` brings in: mcp-gatekeeper's requirements without the
-    test or demo extras, followed through each requirement's own extras."""
+def _runtime_closure(project_extras: tuple[str, ...] = ()) -> set[str]:
+    """The distributions `pip install .` brings in (with ``project_extras``: `.[test,demo]`):
+    the requirements, followed through each requirement's own extras."""
     seen: set[str] = set()
-    todo: list[tuple[str, frozenset[str]]] = [("mcp-gatekeeper", frozenset())]
+    todo: list[tuple[str, frozenset[str]]] = [("mcp-gatekeeper", frozenset(project_extras))]
     while todo:
         name, extras = todo.pop()
         key = canonicalize_name(name)
@@ -276,3 +277,24 @@ def test_runtime_requirements_suffice_to_run_the_service() -> None:
     assert result.stdout.strip() == "imported", (
         "a module outside pyproject.toml's [project] dependencies is needed:\n" + result.stderr
     )
+
+
+def _pins() -> dict[str, str]:
+    lines = (ROOT / "constraints.txt").read_text().splitlines()
+    pairs = [line.split("==") for line in lines if line and not line.startswith("#")]
+    return {canonicalize_name(name): version for name, version in pairs}
+
+
+def test_the_tests_ran_the_pinned_versions() -> None:
+    """Every distribution of mcp-gatekeeper[test,demo] is pinned in constraints.txt, and the
+    venv the tests run in has exactly that version: the image installs what was tested."""
+    pins = _pins()
+    wanted = _runtime_closure(("test", "demo"))
+    unpinned = sorted(wanted - set(pins) - {"mcp-gatekeeper"})
+    assert not unpinned, f"not in constraints.txt: {unpinned}; run scripts/update-constraints.sh"
+    drifted = {
+        name: (importlib.metadata.version(name), pins[name])
+        for name in sorted(wanted - {"mcp-gatekeeper"})
+        if importlib.metadata.version(name) != pins[name]
+    }
+    assert not drifted, f"installed vs constraints.txt: {drifted}; run scripts/bootstrap-venv.sh"

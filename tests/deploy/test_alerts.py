@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from mcp_gatekeeper.ops.metrics import WATCHED_EVENTS
 from tests.deploy.tools import CHART, NAMESPACE, only, render
@@ -168,15 +169,20 @@ def test_rules_are_valid_and_settings_reach_them(tmp_path: Path) -> None:
     assert slow["expr"].rstrip().endswith("> 0.2")
 
 
-async def test_rules_watch_series_the_service_exposes() -> None:
-    """Every metric and audit event the alerts name is on a fresh service's /metrics (a rename
-    in the code would otherwise silence an alert without anyone noticing)."""
+async def fresh_service_samples() -> list[Sample]:
+    """What a just-started service exposes on /metrics after one /authenticate call."""
     async with running(make_config()) as (_app, client):
         await client.get("/authenticate", headers={"host": "a.example.test"})
         exposition = (await client.get("/metrics")).text
-    samples = [
+    return [
         sample for family in text_string_to_metric_families(exposition) for sample in family.samples
     ]
+
+
+async def test_rules_watch_series_the_service_exposes() -> None:
+    """Every metric and audit event the alerts name is on a fresh service's /metrics (a rename
+    in the code would otherwise silence an alert without anyone noticing)."""
+    samples = await fresh_service_samples()
     exposed = {sample.name for sample in samples}
     events = {sample.labels["event"] for sample in samples if sample.name == EVENTS}
     expressions = " ".join(rule["expr"] for rule in rule_groups()[0]["rules"])

@@ -213,6 +213,8 @@ def start(port: int, config: Path, workdir: Path, children: list[Child]) -> list
         f"  gateway (Traefik)  http://{host}  (logs in {workdir})",
         f"  mcp-gatekeeper     http://{LOOPBACK}:{auth_port}  (demo login, {config.name})",
         f"  notes MCP server   {notes_url}  (no auth of its own: reach it through the gateway)",
+        "",
+        f"  Check the wiring as a client sees it: .venv/bin/mcp-gatekeeper probe http://{host}/mcp",
     ]
 
 

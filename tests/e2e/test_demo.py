@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mcp_gatekeeper.probe import Outcome, probe
 from tests.e2e.mcp_client import HeadlessBrowser, Recorder, mcp_session
 from tests.e2e.stack import ROOT, ready_line
 from tests.integration.harness import start_proc
@@ -29,6 +30,10 @@ async def test_demo_url_takes_the_sdk_client_to_the_tools_and_ctrl_c_stops_all(
     with start_proc([sys.executable, str(DEMO), "--port", "0"], log, cwd=ROOT) as proc:
         url = ready_line(proc, log, "MCP server URL: ").split(": ", 1)[1]
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/mcp", url), url
+        command = ready_line(proc, log, "  Check the wiring").split(": ", 1)[1]
+        assert command.split()[1:] == ["probe", url]
+        report = await probe(url)
+        assert {check.outcome for check in report.checks} == {Outcome.PASS}, report.text()
         browser = HeadlessBrowser(Recorder())
         try:
             async with mcp_session(url, browser) as session:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from . import __version__
 from .admin.cli import add_admin_commands, run_admin
@@ -70,6 +71,13 @@ def print_paths() -> None:
 
 def run_probe(args: argparse.Namespace) -> int:
     """Exit 1 if a check failed (warnings alone pass), so it can gate a rollout."""
+    parts = urlsplit(args.url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        print(
+            f"mcp-gatekeeper probe: {args.url!r} is not an MCP URL (https://host[:port]/path)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_CONFIG
     report = asyncio.run(
         probe(args.url, token=args.token, verify=args.ca_file or True, timeout=args.timeout)
     )

@@ -24,7 +24,9 @@ async def probe(
         try:
             await _walk(report, client, url, token)
         except httpx.HTTPError as exc:
-            report.stopped = f"a request failed: {exc!r}"
+            request = exc.request.url if isinstance(exc, httpx.RequestError) else "a request"
+            report.add("connection", Outcome.FAIL, f"{request}: {exc!r}")
+            report.stopped = "a request got no answer"
     return report
 
 

@@ -266,3 +266,18 @@ def test_python_dash_m() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"mcp-gatekeeper {__version__}"
+
+
+@pytest.mark.parametrize("url", ["not-a-url", "ftp://x/mcp", "https://", "mcp.example.com/mcp"])
+def test_probe_refuses_what_is_not_an_mcp_url(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["probe", url]) == EXIT_BAD_CONFIG
+    assert "is not an MCP URL (https://host[:port]/path)" in capsys.readouterr().err
+
+
+def test_probe_of_a_closed_port_fails_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing listens: exit 1 and the connection error, not a traceback."""
+    from tests.integration.harness import free_port
+
+    assert main(["probe", "--timeout", "2", f"http://127.0.0.1:{free_port()}/mcp"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  challenge: no answer from" in out and "1 failed" in out

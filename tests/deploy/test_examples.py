@@ -380,6 +380,8 @@ def test_ingress_nginx_example_is_wired_to_the_chart() -> None:
     assert chart["spec"]["ingressClassName"] == mcp["spec"]["ingressClassName"] == "nginx"
     assert [r["host"] for r in chart["spec"]["rules"]] == [r["host"] for r in mcp["spec"]["rules"]]
     assert chart["spec"]["tls"] == mcp["spec"]["tls"]
+    # The unauthenticated authorization-server paths are rate-limited per client address.
+    assert chart["metadata"]["annotations"]["nginx.ingress.kubernetes.io/limit-rps"] == "10"
 
 
 # --- Istio --------------------------------------------------------------------------------------

@@ -59,7 +59,8 @@ SCOPES = [
         "tools": ["add_note", "delete_note"],
     },
 ]
-READY_TIMEOUT = 30.0
+#: Node's OpenID provider can take long to start on a busy 2-core machine.
+READY_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,48 @@ def custom_stack_config(
     }
 
 
+def _gateway_in_front(
+    stack: ExitStack, gateway: str, workdir: Path, options: GatewayOptions | None
+) -> tuple[socket.socket, Gateway]:
+    """The notes server and the gateway in front of it, with the socket mcp-gatekeeper will
+    serve on bound (not listening yet)."""
+    sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    sock.bind((LOOPBACK, 0))
+    notes_port = stack.enter_context(notes_server(workdir))
+    gw = stack.enter_context(
+        run_gateway(
+            gateway,
+            auth_port=sock.getsockname()[1],
+            upstream_port=notes_port,
+            hosts=[HOST_A, HOST_B],
+            workdir=workdir,
+            options=options,
+        )
+    )
+    return sock, gw
+
+
+@contextmanager
+def run_stack_without_idp(
+    gateway: str, workdir: Path, options: GatewayOptions | None = None
+) -> Iterator[tuple[Gateway, FastAPI]]:
+    """The stack with the built-in demo login instead of the OpenID provider: for checks that
+    never sign in (and start faster: no Node process)."""
+    with ExitStack() as stack:
+        sock, gw = _gateway_in_front(stack, gateway, workdir, options)
+        settings = {
+            "proxy": {
+                "hosts": [
+                    {"host": f"{name}:{gw.port}", "scopes": SCOPES} for name in (HOST_A, HOST_B)
+                ],
+                "trustedHostHeaders": TRUSTED_HOST_HEADERS[gateway],
+            },
+            "server": {"host": LOOPBACK},
+        }
+        app = stack.enter_context(gatekeeper(Config.model_validate(settings), sock))
+        yield gw, app
+
+
 @contextmanager
 def run_stack(gateway: str, workdir: Path, ca_file: Path, **tokens: str) -> Iterator[Stack]:
     """The whole stack behind ``gateway``; ``tokens`` overrides the ``tokens:`` settings."""
@@ -191,19 +234,7 @@ def run_custom_stack(
     """``run_stack`` with the gateway's forward-auth ``options`` (body, ``Mcp-*`` headers) and
     extra ``host_settings`` for each host (``toolPolicy``, ``baseScopes``...)."""
     with ExitStack() as stack:
-        sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-        sock.bind((LOOPBACK, 0))
-        notes_port = stack.enter_context(notes_server(workdir))
-        gw = stack.enter_context(
-            run_gateway(
-                gateway,
-                auth_port=sock.getsockname()[1],
-                upstream_port=notes_port,
-                hosts=[HOST_A, HOST_B],
-                workdir=workdir,
-                options=options,
-            )
-        )
+        sock, gw = _gateway_in_front(stack, gateway, workdir, options)
         callbacks = [f"http://{name}:{gw.port}/callback" for name in (HOST_A, HOST_B)]
         idp = stack.enter_context(oidc_provider(workdir, callbacks))
         settings = custom_stack_config(

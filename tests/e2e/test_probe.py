@@ -4,16 +4,16 @@ and the usual wiring mistakes are named, each with its fix."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 
 from mcp_gatekeeper.cli import main
-from tests.e2e.conftest import StackFor
-from tests.e2e.stack import HOST_A, HOST_B, notes_server, run_custom_stack
-from tests.integration.harness import GATEWAY_NAMES, GatewayOptions
+from tests.e2e.stack import HOST_A, HOST_B, notes_server, run_stack_without_idp
+from tests.integration.harness import GATEWAY_NAMES, Gateway, GatewayOptions
 from tests.support import mint
-from tests.tls import Pki
 
 pytestmark = pytest.mark.gateway
 
@@ -22,6 +22,19 @@ CHECKS = [
     "well-known fallback", "server metadata", "jwks", "token endpoint", "registration endpoint",
     "authorization endpoint", "cors",
 ]  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=GATEWAY_NAMES)
+def deployment(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Gateway, FastAPI]]:
+    """Each gateway configured as the examples configure it."""
+    with run_stack_without_idp(request.param, tmp_path_factory.mktemp(request.param)) as stack:
+        yield stack
+
+
+def mcp_url(gateway: Gateway) -> str:
+    return f"http://{HOST_A}:{gateway.port}/mcp"
 
 
 def probe(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
@@ -36,27 +49,25 @@ def outcomes(report: dict[str, object]) -> dict[str, str]:
     return {check["name"]: check["outcome"] for check in checks}
 
 
-@pytest.mark.parametrize("gateway", GATEWAY_NAMES)
 def test_a_correct_deployment_passes_every_check(
-    gateway: str, stack_for: StackFor, capsys: pytest.CaptureFixture[str]
+    deployment: tuple[Gateway, FastAPI], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Each gateway as the examples configure it: nothing to fix, exit 0."""
-    stack = stack_for(gateway)
-    code, report = probe(capsys, stack.mcp_url())
+    """Nothing to fix, exit 0."""
+    code, report = probe(capsys, mcp_url(deployment[0]))
     assert outcomes(report) == dict.fromkeys(CHECKS, "pass"), report
     assert code == 0 and report["stopped"] == ""
 
 
 def test_tokens_are_checked_for_the_url_they_were_issued_for(
-    stack_for: StackFor, capsys: pytest.CaptureFixture[str]
+    deployment: tuple[Gateway, FastAPI], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    stack = stack_for("traefik")
-    mine = mint(stack.app, f"{HOST_A}:{stack.gateway.port}", scopes=("notes:read",))
-    other = mint(stack.app, f"{HOST_B}:{stack.gateway.port}", scopes=("notes:read",))
-    code, report = probe(capsys, stack.mcp_url(), "--token", mine)
-    assert code == 0 and outcomes(report)["token"] == "pass"
-    code, report = probe(capsys, stack.mcp_url(), "--token", other)
-    assert code == 1 and outcomes(report)["token"] == "fail"
+    gateway, app = deployment
+    mine = mint(app, f"{HOST_A}:{gateway.port}", scopes=("notes:read",))
+    other = mint(app, f"{HOST_B}:{gateway.port}", scopes=("notes:read",))
+    code, report = probe(capsys, mcp_url(gateway), "--token", mine)
+    assert code == 0 and outcomes(report)["token"] == "pass", report
+    code, report = probe(capsys, mcp_url(gateway), "--token", other)
+    assert code == 1 and outcomes(report)["token"] == "fail", report
 
 
 def test_an_unprotected_mcp_server_is_named(
@@ -73,13 +84,13 @@ def test_an_unprotected_mcp_server_is_named(
 
 
 def test_a_gateway_passing_client_host_headers_is_caught(
-    tmp_path: Path, pki: Pki, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Traefik with trustForwardHeader: true lets a client choose the host mcp-gatekeeper
+    """Traefik trusting client forwarded headers lets a client choose the host mcp-gatekeeper
     checks; everything else works, so only this check can tell."""
     options = GatewayOptions(trust_forward_header=True)
-    with run_custom_stack("traefik", tmp_path, pki.ca_file, options=options) as stack:
-        code, report = probe(capsys, stack.mcp_url())
+    with run_stack_without_idp("traefik", tmp_path, options) as (gateway, _app):
+        code, report = probe(capsys, mcp_url(gateway))
     found = outcomes(report)
-    assert code == 1 and found["host headers"] == "fail"
+    assert code == 1 and found["host headers"] == "fail", report
     assert {name for name, outcome in found.items() if outcome != "pass"} == {"host headers"}

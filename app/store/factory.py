@@ -11,7 +11,6 @@ from ..config.store import StoreConfig
 from .base import Store
 from .encryption import Encryption
 from .memory import MemoryStore
-from .sqlite import SqliteStore
 
 
 def encryption_for(config: StoreConfig) -> Encryption:
@@ -25,6 +24,9 @@ def open_store(config: StoreConfig, clock: Callable[[], float] = time.time) -> S
     if scheme == "memory":
         return MemoryStore(clock=clock)
     if scheme == "sqlite":
+        # Imported here, as Redis below: memory:// and Redis processes never load sqlite.
+        from .sqlite import SqliteStore
+
         # sqlite waits for a busy writer up to its timeout: give it more than one network hop.
         timeout = max(config.timeout.total_seconds(), 5.0)
         return SqliteStore(Path(urlsplit(config.url).path), timeout=timeout, clock=clock)

@@ -94,3 +94,31 @@ def test_a_gateway_passing_client_host_headers_is_caught(
     found = outcomes(report)
     assert code == 1 and found["host headers"] == "fail", report
     assert {name for name, outcome in found.items() if outcome != "pass"} == {"host headers"}
+
+
+def test_unrouted_authorization_server_paths_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The metadata paths fall under the MCP route's forward-auth: the challenge works, then the
+    metadata fetch gets the challenge too, and the probe says to route those paths."""
+    options = GatewayOptions(route_authorization_server=False)
+    with run_stack_without_idp("traefik", tmp_path, options) as (gateway, _app):
+        code = main(["probe", mcp_url(gateway)])
+    text = capsys.readouterr().out
+    assert code == 1 and "PASS  challenge" in text
+    assert "FAIL  resource metadata: 401 from http://" in text
+    assert "hint: route the authorization-server paths (`mcp-gatekeeper paths`" in text
+    assert "stopped: the protected-resource metadata names the authorization server" in text
+
+
+def test_a_url_that_is_not_the_configured_resource_is_named(
+    deployment: tuple[Gateway, FastAPI], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Probing another path of the host: challenged, but the metadata names /mcp, which is not
+    a parent of it, so SDK clients would stop there."""
+    gateway, _app = deployment
+    code = main(["probe", f"http://{HOST_A}:{gateway.port}/other/mcp"])
+    text = capsys.readouterr().out
+    assert code == 1
+    assert "is not http://" in text and "SDK clients stop here" in text
+    assert "hint: the URL clients use must be the host's canonical resource" in text

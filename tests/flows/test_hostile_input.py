@@ -65,23 +65,31 @@ registration = st.fixed_dictionaries(
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
+def world() -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """The app, and a real client registered before any test can use up the registration rate
+    limit, so generated requests also reach the checks behind client identification."""
     app = create_app(make_config(), clock=FakeClock(), generate_key=key_pool())
     with TestClient(app, base_url=f"https://{A}", raise_server_exceptions=False) as test_client:
-        yield test_client
+        response = test_client.post(
+            "/register",
+            json={
+                "redirect_uris": [REDIRECT_URI],
+                "token_endpoint_auth_method": "client_secret_basic",
+            },
+            headers={"host": A},
+        )
+        assert response.status_code == 201, response.text
+        yield test_client, response.json()
 
 
 @pytest.fixture(scope="module")
-def registered(client: TestClient) -> dict[str, str]:
-    """A real client, so generated requests also reach the checks behind client identification."""
-    response = client.post(
-        "/register",
-        json={"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "client_secret_basic"},
-        headers={"host": A},
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, str] = response.json()
-    return body
+def client(world: tuple[TestClient, dict[str, str]]) -> TestClient:
+    return world[0]
+
+
+@pytest.fixture(scope="module")
+def registered(world: tuple[TestClient, dict[str, str]]) -> dict[str, str]:
+    return world[1]
 
 
 def known_client(form: dict[str, str], registered: dict[str, str], use: bool) -> dict[str, str]:

@@ -176,14 +176,15 @@ async def test_a_replica_killed_mid_load_loses_nothing(
             for session in started
         ]
         await asyncio.gather(kill_one(), keep_registering(), *load)
-        # Never a wrong 401; a request in flight on the killed replica may fail (502), at most
-        # one per client: the health check then takes the replica out of the rotation.
+        # Never a wrong 401; a request in flight on the killed replica may fail (502, or for a
+        # POST /token, which the gateway must not retry, the connection may drop: "error"), at
+        # most one per client: the health check then takes the replica out of the rotation.
         assert set(outcomes.of("mcp")) <= {"200", "502", "503"}, outcomes.counts
-        assert set(outcomes.of("refresh")) <= {"200", "502", "503"}, outcomes.counts
+        assert set(outcomes.of("refresh")) <= {"200", "502", "503", "error"}, outcomes.counts
         failed = sum(
             outcomes.counts[f"{kind}:{status}"]
             for kind in ("mcp", "refresh")
-            for status in ("502", "503")
+            for status in ("502", "503", "error")
         )
         assert failed <= 2 * WORKERS, outcomes.counts
         assert len(registered) >= 10

@@ -38,7 +38,7 @@ MCP_HEADERS = ("mcp-method", "mcp-name")
 @dataclass(frozen=True)
 class GatewayOptions:
     """What a deployment may switch on beyond each gateway's default forward-auth setup, so the
-    service can see which tool a request calls (per-tool authorization); and one mistake."""
+    service can see which tool a request calls (per-tool authorization); and two mistakes."""
 
     #: Send the request body with the auth request: Envoy ``with_request_body`` (whole body,
     #: ``allow_partial_message: false``), Traefik ``forwardBody`` + ``preserveRequestMethod``.
@@ -54,6 +54,9 @@ class GatewayOptions:
     #: ``trustForwardHeader: true`` (both common behind a load balancer) keeps a client's own
     #: X-Forwarded-Host, so the client picks the host the service checks. Traefik only.
     trust_forward_header: bool = False
+    #: The other mistake (Traefik only): no router for the authorization-server paths, so they
+    #: fall under the MCP server's route and its forward-auth.
+    route_authorization_server: bool = True
 
 
 @dataclass(frozen=True)
@@ -190,12 +193,13 @@ def traefik_configs(spec: GatewaySpec, dynamic_path: Path) -> tuple[str, str]:
     )
     routers: dict[str, object] = {}
     for i, host in enumerate(spec.hosts):
-        routers[f"discovery-{i}"] = {
-            "entryPoints": ["web"],
-            "rule": f"Host(`{host}`) && ({discovery})",
-            "priority": 1000,
-            "service": "auth",
-        }
+        if spec.options.route_authorization_server:
+            routers[f"discovery-{i}"] = {
+                "entryPoints": ["web"],
+                "rule": f"Host(`{host}`) && ({discovery})",
+                "priority": 1000,
+                "service": "auth",
+            }
         routers[f"protected-{i}"] = {
             "entryPoints": ["web"],
             "rule": f"Host(`{host}`)",

@@ -215,8 +215,10 @@ def run_gateway(
     options = options or GatewayOptions()
     if options.forward_body and name not in BODY_FORWARDING_GATEWAYS:
         raise ValueError(f"{name} cannot send the request body to the auth service")
-    if options.trust_forward_header and name != "traefik":
-        raise ValueError("trust_forward_header is a Traefik forwardAuth setting")
+    if (options.trust_forward_header or not options.route_authorization_server) and (
+        name != "traefik"
+    ):
+        raise ValueError("the wiring mistakes are made with Traefik only")
     if not hosts or any(":" in h or "/" in h for h in hosts):
         raise ValueError(f"hosts must be bare host names without port: {hosts!r}")
     for _attempt in range(_PORT_ATTEMPTS):

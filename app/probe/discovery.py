@@ -52,7 +52,10 @@ async def resource_metadata(
     """The protected-resource metadata; the issuer it names, or None if it is unusable."""
     status, document = await _json(client, metadata_url)
     if status != 200 or not isinstance(document, dict):
-        report.add("resource metadata", Outcome.FAIL, f"{status} from {metadata_url}", NOT_ROUTED)
+        # mcp-gatekeeper never answers its metadata with 401: forward-auth did.
+        through = ", the forward-auth challenge" if status == 401 else ""
+        detail = f"{status} from {metadata_url}{through}"
+        report.add("resource metadata", Outcome.FAIL, detail, NOT_ROUTED)
         return None
     resource, servers = document.get("resource"), document.get("authorization_servers")
     if not isinstance(resource, str) or not (

@@ -107,6 +107,7 @@ def test_unrouted_authorization_server_paths_are_named(
     text = capsys.readouterr().out
     assert code == 1 and "PASS  challenge" in text
     assert "FAIL  resource metadata: 401 from http://" in text
+    assert "/.well-known/oauth-protected-resource/mcp, the forward-auth challenge" in text
     assert "hint: route the authorization-server paths (`mcp-gatekeeper paths`" in text
     assert "stopped: the protected-resource metadata names the authorization server" in text
 

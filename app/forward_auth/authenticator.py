@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 
 DenyAudit = Callable[..., None]
 
+#: Enough for any real host name with port; a client cannot make the log line long.
+MAX_LOGGED_HOST = 200
+
 
 @dataclass(frozen=True)
 class HostView:
@@ -102,7 +105,10 @@ class Authenticator:
     def decide(self, original: OriginalRequest, body: bytes | None) -> Answer:
         host = self._hosts.get(original.host)
         if host is None:
-            self._deny(UNKNOWN_HOST_LABEL, "unknown_host", method=original.method)
+            # The metric label stays "unknown" (bounded); the log names what was seen, which
+            # is what an operator needs when a gateway sends an unexpected header or port.
+            seen = (original.host or "(none)")[:MAX_LOGGED_HOST]
+            self._deny(UNKNOWN_HOST_LABEL, "unknown_host", method=original.method, seen_host=seen)
             return UNKNOWN_HOST
         if original.spoofed_identity_header and self._reject_identity_headers:
             self._deny(host.host, "identity_header_rejected", method=original.method)

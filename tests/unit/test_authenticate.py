@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -301,8 +302,12 @@ async def test_identity_headers_are_bounded_and_clean() -> None:
     assert total < 3500, "must fit nginx's 4k proxy_buffer_size with room for the status line"
 
 
-async def test_decisions_are_counted_per_host_and_result() -> None:
-    """Prometheus shows allowed and denied decisions with bounded labels."""
+async def test_decisions_are_counted_per_host_and_result(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Prometheus shows allowed and denied decisions with bounded labels; the log names the
+    unknown host that was seen, cut short."""
+    caplog.set_level(logging.INFO, logger="mcp_gatekeeper.audit")
     async with running(make_config()) as (app, client):
         token = mint(app, "a.example.test")
         await client.get(
@@ -312,11 +317,18 @@ async def test_decisions_are_counted_per_host_and_result() -> None:
             "/authenticate", headers={"host": "a.example.test", "authorization": "Bearer x"}
         )
         await client.get("/authenticate", headers={"host": "nope.example.test"})
+        await client.get("/authenticate", headers={"host": "x" * 5000})
         text = (await client.get("/metrics")).text
+    seen = [
+        r.__dict__["seen_host"]
+        for r in caplog.records
+        if r.__dict__.get("result") == "unknown_host"
+    ]
+    assert seen == ["nope.example.test", "x" * 200]
     assert 'mcp_gatekeeper_auth_decisions_total{host="a.example.test",result="allowed"} 1.0' in text
     assert (
         'mcp_gatekeeper_auth_decisions_total{host="a.example.test",result="invalid_token"} 1.0'
         in text
     )
-    assert 'mcp_gatekeeper_auth_decisions_total{host="unknown",result="unknown_host"} 1.0' in text
+    assert 'mcp_gatekeeper_auth_decisions_total{host="unknown",result="unknown_host"} 2.0' in text
     assert 'route="/authenticate"' in text

@@ -18,7 +18,6 @@ import asyncio
 import json
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_gatekeeper.config import Config
 from mcp_gatekeeper.hosts import HostRegistry, McpHost
+from tests.integration.service import serving
 
 HANDSHAKE_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
 TOOLS_PER_PAGE = 2
@@ -227,26 +227,18 @@ def serve_mcp(variant: Variant) -> Iterator[RunningServer]:
         lifespan="on",
         timeout_graceful_shutdown=2,
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the MCP server did not start")
-        time.sleep(0.01)
+    with serving(config, what="the MCP server", start_timeout=10, sockets=[sock]) as stop_server:
 
-    def stop() -> None:
-        running.holding.clear()
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+        def stop() -> None:
+            running.holding.clear()
+            stop_server()
+            sock.close()
 
-    running.stop = stop
-    try:
-        yield running
-    finally:
-        stop()
+        running.stop = stop
+        try:
+            yield running
+        finally:
+            stop()
 
 
 def make_host(endpoint: str | None, scopes: list[dict[str, Any]] | None = None) -> McpHost:

@@ -17,6 +17,8 @@ def is_valid_challenge(challenge: str) -> bool:
 
 
 def s256(verifier: str) -> str:
+    """RFC 7636 §4.2: BASE64URL(SHA256(ASCII(code_verifier))) without padding; also what the
+    providers send upstream."""
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from ..config.provider import ProviderConfig
+from ..oauth.pkce import s256
 from .base import LoginDenied, LoginRedirect, ProviderError, UpstreamIdentity
 from .upstream_http import (
     error_code,
@@ -25,7 +26,6 @@ from .upstream_http import (
     get_pages,
     json_body,
     json_object,
-    pkce_challenge,
     random_token,
     send,
     with_query,
@@ -67,7 +67,7 @@ class GitHubProvider:
             "state": state,
             # GitHub supports PKCE S256 (changelog 2025-07-14); servers that predate it ignore
             # unknown parameters (RFC 6749 §3.1), so sending it never hurts.
-            "code_challenge": pkce_challenge(verifier),
+            "code_challenge": s256(verifier),
             "code_challenge_method": "S256",
         }
         url = with_query(f"{self.web_url}/login/oauth/authorize", params)

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from ..config.provider import ProviderConfig
+from ..oauth.pkce import s256
 from .base import LoginDenied, LoginRedirect, ProviderError, UpstreamIdentity
 from .id_token import verify_id_token
 from .oidc_metadata import OidcDiscovery, OidcMetadata
@@ -28,7 +29,6 @@ from .upstream_http import (
     error_code,
     json_body,
     json_object,
-    pkce_challenge,
     random_token,
     send,
     with_query,
@@ -96,7 +96,7 @@ class OidcProvider:
             "scope": " ".join(self.scopes(metadata)),
             "state": state,
             "nonce": nonce,
-            "code_challenge": pkce_challenge(verifier),
+            "code_challenge": s256(verifier),
             "code_challenge_method": "S256",
             **self.extra_authorize_params(),
         }

@@ -7,7 +7,6 @@ decide which answers mean ``LoginDenied``.
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 import secrets
 from collections.abc import Mapping
@@ -34,12 +33,6 @@ def error_code(value: object) -> str | None:
 def random_token() -> str:
     """256 bits from the OS CSPRNG, URL-safe (RFC 7636 §7.1: verifier entropy >= 256 bits)."""
     return secrets.token_urlsafe(32)
-
-
-def pkce_challenge(verifier: str) -> str:
-    """RFC 7636 §4.2: BASE64URL(SHA256(ASCII(code_verifier))) without padding."""
-    digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def basic_auth(client_id: str, client_secret: str) -> str:

@@ -125,7 +125,7 @@ def oidc_provider(workdir: Path, redirect_uris: list[str]) -> Iterator[OidcServe
 def gatekeeper(config: Config, sock: socket.socket) -> Iterator[FastAPI]:
     """mcp-gatekeeper under a real uvicorn, in a thread, serving on an already bound socket."""
     app = create_app(config, generate_key=key_pool())
-    with serving(app, quiet_config(app), sockets=[sock]):
+    with serving(quiet_config(app), sockets=[sock]):
         yield app
 
 

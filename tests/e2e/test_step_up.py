@@ -16,7 +16,6 @@ gateways that forward client headers suffice; ``toolPolicy: strict`` is for clie
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -27,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from mcp_gatekeeper.probe.resource import bearer_params
 from tests.e2e.conftest import BrowserFor
 from tests.e2e.mcp_client import HeadlessBrowser, Seen, mcp_session
 from tests.e2e.stack import HOST_A, HOST_B, HostSettings, Stack, run_custom_stack
@@ -84,8 +84,7 @@ def stacks(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[dict[
 
 
 def param(challenge: str | None, name: str) -> str | None:
-    found = re.search(rf'{name}="([^"]*)"', challenge or "")
-    return found[1] if found else None
+    return bearer_params(challenge or "").get(name)
 
 
 def authorize_scopes(browser: HeadlessBrowser, origin: str) -> list[str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -12,13 +10,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from mcp_gatekeeper.oauth.pkce import s256
+
 REDIRECT_URI = "http://127.0.0.1:3030/callback"
 
 
 def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return verifier, s256(verifier)
 
 
 def hidden_inputs(html: str) -> dict[str, str]:

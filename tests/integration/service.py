@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -33,21 +33,35 @@ class Service:
 
 
 @contextmanager
-def serving(app: FastAPI, server_config: uvicorn.Config, **run: Any) -> Iterator[None]:
-    """Run ``app``'s uvicorn in a thread until the block ends (``run``: e.g. bound sockets)."""
+def serving(
+    server_config: uvicorn.Config,
+    *,
+    what: str = "mcp-gatekeeper",
+    start_timeout: float = 15.0,
+    **run: Any,
+) -> Iterator[Callable[[], None]]:
+    """Run a uvicorn server in a thread until the block ends (``run``: e.g. bound sockets).
+
+    Yields ``stop``, for a test that stops the server inside the block; calling it again (as the
+    end of the block does) changes nothing.
+    """
     server = uvicorn.Server(server_config)
     thread = threading.Thread(target=server.run, kwargs=run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + start_timeout
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("mcp-gatekeeper did not start")
+            raise RuntimeError(f"{what} did not start")
         time.sleep(0.01)
-    try:
-        yield
-    finally:
+
+    def stop() -> None:
         server.should_exit = True
         thread.join(10)
+
+    try:
+        yield stop
+    finally:
+        stop()
 
 
 def quiet_config(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> uvicorn.Config:
@@ -60,5 +74,5 @@ def quiet_config(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> uvicor
 def running_service(config: Config, port: int | None = None) -> Iterator[Service]:
     app = create_app(config, generate_key=key_pool())
     port = port or free_port()
-    with serving(app, quiet_config(app, port=port)):
+    with serving(quiet_config(app, port=port)):
         yield Service(app, port)

@@ -18,7 +18,7 @@ from .identity import IdentityRenderer
 from .original_request import OriginalRequestReader, identity_header_names
 from .responses import make_answer
 
-__all__ = ["AUTHENTICATE_PATH", "Authenticator", "authenticate_routes", "build_authenticator"]
+__all__ = ["Authenticator", "authenticate_routes", "build_authenticator"]
 
 
 def build_authenticator(

@@ -38,6 +38,8 @@ class ObservabilityMiddleware:
     ) -> None:
         self.app = app
         self.metrics = metrics
+        # Bound once: a fresh bound method per request would be an allocation on the hot path.
+        self.count_event = metrics.count_event
         self.exact_routes = exact_routes
         self.prefix_routes = prefix_routes
 
@@ -53,7 +55,7 @@ class ObservabilityMiddleware:
                 rid = value[:_MAX_REQUEST_ID].decode("latin-1")
                 break
         token = request_id.set(rid)
-        counter = event_counter.set(self.metrics.count_event)
+        counter = event_counter.set(self.count_event)
 
         async def send_with_status(message: Message) -> None:
             nonlocal status

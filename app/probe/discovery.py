@@ -9,8 +9,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..discovery.mcp_wire import HANDSHAKE_VERSION as PROTOCOL_VERSION
+from ..paths import AS_METADATA_PATH, OPENID_CONFIGURATION_PATH, PRM_PATH
 from .report import Outcome, Report
-from .resource import PROTOCOL_VERSION, bearer_params
+from .resource import bearer_params
 
 META_HEADERS = {"accept": "application/json", "mcp-protocol-version": PROTOCOL_VERSION}
 BROWSER_ORIGIN = "http://localhost:6274"
@@ -37,12 +39,11 @@ def _as_metadata_urls(issuer: str) -> list[str]:
     """Where MCP clients look for the metadata of ``issuer``, in their order."""
     origin, path = _origin(issuer), urlsplit(issuer).path.rstrip("/")
     if not path:
-        return [f"{origin}/.well-known/oauth-authorization-server",
-                f"{origin}/.well-known/openid-configuration"]  # fmt: skip
+        return [f"{origin}{AS_METADATA_PATH}", f"{origin}{OPENID_CONFIGURATION_PATH}"]
     return [
-        f"{origin}/.well-known/oauth-authorization-server{path}",
-        f"{origin}/.well-known/openid-configuration{path}",
-        f"{issuer.rstrip('/')}/.well-known/openid-configuration",
+        f"{origin}{AS_METADATA_PATH}{path}",
+        f"{origin}{OPENID_CONFIGURATION_PATH}{path}",
+        f"{issuer.rstrip('/')}{OPENID_CONFIGURATION_PATH}",
     ]
 
 
@@ -74,8 +75,7 @@ async def resource_metadata(
         return None
     report.add("resource metadata", Outcome.PASS, f"resource {resource}, issuer {servers[0]}")
     path = urlsplit(url).path.rstrip("/")
-    fallbacks = [f"{_origin(url)}/.well-known/oauth-protected-resource{path}",
-                 f"{_origin(url)}/.well-known/oauth-protected-resource"]  # fmt: skip
+    fallbacks = [f"{_origin(url)}{PRM_PATH}{path}", f"{_origin(url)}{PRM_PATH}"]
     missing = [each for each in fallbacks if (await _json(client, each))[0] != 200]
     if missing:
         report.add(

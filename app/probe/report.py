@@ -32,10 +32,8 @@ class Report(BaseModel):
     def failed(self) -> bool:
         return any(check.outcome is Outcome.FAIL for check in self.checks)
 
-    def add(self, name: str, outcome: Outcome, detail: str, hint: str = "") -> bool:
-        """Record a check; True if it passed or only warned."""
+    def add(self, name: str, outcome: Outcome, detail: str, hint: str = "") -> None:
         self.checks.append(Check(name=name, outcome=outcome, detail=detail, hint=hint))
-        return outcome is not Outcome.FAIL
 
     def text(self) -> str:
         lines = [f"mcp-gatekeeper probe {self.url}"]

@@ -11,11 +11,12 @@ import re
 import httpx
 
 from .. import __version__
+from ..discovery.mcp_wire import ACCEPT
+from ..discovery.mcp_wire import HANDSHAKE_VERSION as PROTOCOL_VERSION
 from .report import Outcome, Report
 
-PROTOCOL_VERSION = "2025-11-25"
 REQUEST_HEADERS = {
-    "accept": "application/json, text/event-stream",
+    "accept": ACCEPT,
     "content-type": "application/json",
     "mcp-protocol-version": PROTOCOL_VERSION,
 }

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from ..paths import DEMO_LOGIN_PATH
 from .base import LoginRedirect, ProviderError, UpstreamIdentity
 
-DEMO_LOGIN_PATH = "/demo/login"
 DEMO_CODE = "demo-user-approved"
 DEMO_USER = UpstreamIdentity(
     subject="demo",

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from ..paths import OPENID_CONFIGURATION_PATH
 from .base import ProviderError
 from .upstream_http import expect_ok, json_object, send
 
@@ -110,7 +111,7 @@ class OidcDiscovery:
         async with self._lock:
             now = self._clock()
             if self._metadata is None or now - self._metadata[0] >= self._ttl:
-                url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+                url = self.issuer.rstrip("/") + OPENID_CONFIGURATION_PATH
                 response = expect_ok(await send(self._http, "GET", url), "OIDC discovery")
                 self._metadata = (now, OidcMetadata.parse(json_object(response), self.issuer))
             return self._metadata[1]

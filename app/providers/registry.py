@@ -47,7 +47,3 @@ def build_provider(
     except KeyError:
         raise ValueError(f"unknown identity provider {config.name!r}") from None
     return factory(config, http, clock)
-
-
-#: Every name ``provider.name`` may take; the configuration's Literal must list the same.
-PROVIDER_NAMES = frozenset(_FACTORIES)

@@ -24,7 +24,6 @@ class MonitoredStore:
         self._clock = clock
         self.down_since: float | None = None
         self.last_error = ""
-        self.failures = 0
 
     @property
     def up(self) -> bool:
@@ -43,7 +42,6 @@ class MonitoredStore:
         try:
             result = await operation
         except StoreUnavailable as exc:
-            self.failures += 1
             self.last_error = str(exc)[:200]
             if self.down_since is None:
                 self.down_since = self._clock()

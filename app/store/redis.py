@@ -9,14 +9,13 @@ retry, while ``/authenticate`` keeps working from memory. The client reconnects 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from .base import StoreUnavailable, check_ttl
+from .base import StoreUnavailable, check_ttl, stop_if_cancelled
 
 T = TypeVar("T")
 REPLACE_IF = """
@@ -57,11 +56,9 @@ class RedisStore:
         try:
             return await operation()
         except RedisError as exc:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                # redis-py can turn a cancellation into a ConnectionError; a background task
-                # being stopped must still stop, not retry.
-                raise asyncio.CancelledError from exc
+            # redis-py can turn a cancellation into a ConnectionError; a background task
+            # being stopped must still stop, not retry.
+            stop_if_cancelled()
             raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
 
     async def get(self, namespace: str, key: str) -> bytes | None:

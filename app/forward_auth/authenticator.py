@@ -170,7 +170,8 @@ class Authenticator:
 
 
 async def _read_body(receive: Receive) -> bytes:
-    """The forwarded request body, read up to one byte past the inspection limit."""
+    """The forwarded request body; kept only until it is past the inspection limit (then it is
+    refused as too large, so the rest is drained, not kept)."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -178,9 +179,11 @@ async def _read_body(receive: Receive) -> bytes:
         if message["type"] != "http.request":
             break
         chunk = message.get("body", b"")
-        size += len(chunk)
-        if size <= MAX_BODY_BYTES + 1:
+        # Keep the chunk that crosses the limit: dropping it would hand on a cut body that
+        # might still parse, instead of one that is too large.
+        if size <= MAX_BODY_BYTES:
             chunks.append(chunk)
+        size += len(chunk)
         if not message.get("more_body", False):
             break
     return b"".join(chunks)

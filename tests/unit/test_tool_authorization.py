@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from mcp_gatekeeper.config import Config
+from mcp_gatekeeper.forward_auth.tool_calls import MAX_BODY_BYTES
 from tests.support import config_dict, mint, running
 
 A = "a.example.test"
@@ -132,3 +133,23 @@ async def test_challenge_and_metadata_offer_the_base_scopes() -> None:
     assert challenge.headers["www-authenticate"].endswith('scope="db:read"')
     assert prm.json()["scopes_supported"] == ["db:read"]
     assert metadata.json()["scopes_supported"] == ["db:read", "offline_access"]
+
+
+async def test_a_body_past_the_inspection_limit_is_refused_whatever_its_chunks(gate: Gate) -> None:
+    """The chunk that crosses the 1 MiB limit counts: a readable call padded to the limit, with
+    more after it, is refused as too large, never judged on the part that fit."""
+    readable = json.dumps(tool_call("list_tables")).encode()
+    first = readable + b" " * (MAX_BODY_BYTES - 100 - len(readable))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield first
+        yield b" " * 150 + b"trailing bytes that would not parse"
+
+    token = mint(gate.app, A, scopes=("db:read",))
+    response = await gate.client.post(
+        "/authenticate/mcp",
+        headers={"host": A, "authorization": f"Bearer {token}"},
+        content=chunks(),
+    )
+    assert response.status_code == 403
+    assert "large" in response.json()["error_description"]

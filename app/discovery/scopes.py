@@ -245,7 +245,11 @@ class ScopeCatalog:
         else:
             if entry.reason is not None:
                 log.info("scope discovery for %s works again", host.host)
-            entry.good, entry.fetched_at = scopes, self._clock()
+            # Kept as the same object while the list is unchanged: version() is compared by
+            # identity, and a new object makes /authenticate rebuild the host's answers.
+            if scopes != entry.good:
+                entry.good = scopes
+            entry.fetched_at = self._clock()
             entry.failed_at = entry.reason = None
 
     async def _discover(self, host: McpHost, entry: _Entry) -> tuple[ScopeConfig, ...]:

@@ -1,4 +1,5 @@
-"""The answers ``/authenticate`` gives, prebuilt per host at start-up (the hot path only picks).
+"""The answers ``/authenticate`` gives, prebuilt per host (on its first request, again only when
+its scopes change): the hot path only picks.
 
 Gateways accept exactly 200 as "allow" and pass 401/403 through; anything else becomes a 500 at
 nginx or a deny/allow surprise at Envoy (``research/gateway-contracts.md`` §0 rules 2-3).

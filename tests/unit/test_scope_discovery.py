@@ -91,6 +91,21 @@ async def test_fresh_list_is_served_from_cache_until_ttl(
         assert len(server.requests) == 2 * seen
 
 
+async def test_a_refetch_of_the_same_list_keeps_the_version(
+    catalogs: Callable[..., ScopeCatalog], clock: FakeClock
+) -> None:
+    """/authenticate rebuilds a host's answers only when the version changes: an unchanged list
+    after the TTL must not change it."""
+    with serve_mcp(Variant(page_meta=({"scopes": [READ]},))) as server:
+        host = make_host(server.url)
+        catalog = catalogs(fresh_for=60)
+        await catalog.scopes(host)
+        before = catalog.version(host)
+        clock.advance(61)
+        await catalog.scopes(host)
+        assert len(server.requests) > 0 and catalog.version(host) is before
+
+
 async def test_known_does_no_io_and_says_unavailable_before_first_fetch(
     catalogs: Callable[..., ScopeCatalog],
 ) -> None:

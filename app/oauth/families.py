@@ -88,7 +88,7 @@ async def _update(
     raise StoreUnavailable(f"refresh family {family.family_id} kept changing")
 
 
-def _issue(oauth: OAuthContext, family: RefreshFamily) -> str:
+def _issue(family: RefreshFamily) -> str:
     token = secrets.token_urlsafe(32)
     family.current_hash = secret_key(token)
     return token
@@ -101,8 +101,16 @@ async def _remember_token(oauth: OAuthContext, family: RefreshFamily) -> None:
 
 
 async def start_family(
-    oauth: OAuthContext, client_id: str, resource: str, scopes: tuple[str, ...], user: User
+    oauth: OAuthContext,
+    client_id: str,
+    resource: str,
+    scopes: tuple[str, ...],
+    user: User,
+    *,
+    jti: str,
+    expires_at: float,
 ) -> tuple[RefreshFamily, str]:
+    """A new login's family, written once with the access token issued alongside it."""
     now = oauth.clock()
     family = RefreshFamily(
         family_id=secrets.token_urlsafe(16),
@@ -114,7 +122,8 @@ async def start_family(
         checked_at=now,
         current_hash="",
     )
-    token = _issue(oauth, family)
+    token = _issue(family)
+    _record(family, jti, expires_at, now)
     if not await _swap(oauth, family):
         raise StoreUnavailable("a new refresh family id was already taken")
     await _remember_token(oauth, family)
@@ -141,19 +150,12 @@ def _record(family: RefreshFamily, jti: str, expires_at: float, now: float) -> N
 async def rotate(oauth: OAuthContext, family: RefreshFamily, jti: str, expires_at: float) -> str:
     """Move the family to a new refresh token and record the access token issued with it, in
     one compare-and-swap; ``LostRace`` if the family changed since it was read."""
-    token = _issue(oauth, family)
+    token = _issue(family)
     _record(family, jti, expires_at, oauth.clock())
     if not await _swap(oauth, family):
         raise LostRace(family.family_id)
     await _remember_token(oauth, family)
     return token
-
-
-async def record_access_token(
-    oauth: OAuthContext, family: RefreshFamily, jti: str, expires_at: float
-) -> None:
-    now = oauth.clock()
-    await _update(oauth, family, lambda latest: _record(latest, jti, expires_at, now))
 
 
 async def revoke_family(oauth: OAuthContext, family: RefreshFamily, reason: str) -> None:

@@ -103,9 +103,14 @@ async def authorization_code(
     refresh, family_id = None, None
     if client.may_refresh():
         family, refresh = await families.start_family(
-            oauth, client.client_id, request.resource, request.scopes, record.user
+            oauth,
+            client.client_id,
+            request.resource,
+            request.scopes,
+            record.user,
+            jti=jti,
+            expires_at=expires_at,
         )
-        await families.record_access_token(oauth, family, jti, expires_at)
         family_id = family.family_id
     used = IssuedFromCode(family_id=family_id, access_jti=jti, access_expires_at=expires_at)
     await oauth.store.put(USED_CODES, secret_key(code), oauth.records.dump(used), USED_CODE_MEMORY)

@@ -7,7 +7,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
 def add_query(url: str, params: Mapping[str, str]) -> str:
-    """Append parameters, keeping the URL's own query (RFC 6749 §3.1.2: it MUST be retained)."""
+    """Append parameters, keeping the URL's own query (RFC 6749 §3.1.2: it MUST be retained;
+    OIDC Core §3.1.2.1 allows one on an identity provider's endpoints too) and fragment."""
     parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+    query = [*parse_qsl(parts.query, keep_blank_values=True), *params.items()]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))

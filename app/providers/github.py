@@ -19,6 +19,7 @@ import httpx
 
 from ..config.provider import ProviderConfig
 from ..oauth.pkce import s256
+from ..urls import add_query
 from .base import LoginDenied, LoginRedirect, ProviderError, UpstreamIdentity
 from .upstream_http import (
     error_code,
@@ -28,7 +29,6 @@ from .upstream_http import (
     json_object,
     random_token,
     send,
-    with_query,
 )
 
 #: read:org lets /user/teams, /user/orgs and the membership call see private memberships.
@@ -70,7 +70,7 @@ class GitHubProvider:
             "code_challenge": s256(verifier),
             "code_challenge_method": "S256",
         }
-        url = with_query(f"{self.web_url}/login/oauth/authorize", params)
+        url = add_query(f"{self.web_url}/login/oauth/authorize", params)
         return LoginRedirect(url, {"code_verifier": verifier})
 
     async def complete(
@@ -202,7 +202,7 @@ class GitHubProvider:
         return json_object(expect_ok(response, f"GitHub's {path}"))
 
     async def _get_list(self, path: str, headers: Mapping[str, str]) -> list[Any]:
-        url = with_query(self.api_url + path, {"per_page": "100"})
+        url = add_query(self.api_url + path, {"per_page": "100"})
         items: list[Any] = []
         for response in await get_pages(self.http, url, headers, f"GitHub's {path}"):
             _check_auth(response)

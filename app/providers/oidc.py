@@ -21,6 +21,7 @@ import httpx
 
 from ..config.provider import ProviderConfig
 from ..oauth.pkce import s256
+from ..urls import add_query
 from .base import LoginDenied, LoginRedirect, ProviderError, UpstreamIdentity
 from .id_token import verify_id_token
 from .oidc_metadata import OidcDiscovery, OidcMetadata
@@ -31,7 +32,6 @@ from .upstream_http import (
     json_object,
     random_token,
     send,
-    with_query,
 )
 
 DEFAULT_SCOPES = ("openid", "email", "profile")
@@ -100,7 +100,7 @@ class OidcProvider:
             "code_challenge_method": "S256",
             **self.extra_authorize_params(),
         }
-        url = with_query(metadata.authorization_endpoint, params)
+        url = add_query(metadata.authorization_endpoint, params)
         return LoginRedirect(url, {"code_verifier": verifier, "nonce": nonce})
 
     async def complete(

@@ -11,7 +11,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote_plus, urlsplit
 
 import httpx
 
@@ -39,13 +39,6 @@ def basic_auth(client_id: str, client_secret: str) -> str:
     """RFC 6749 §2.3.1: id and secret are form-urlencoded *before* base64 (as Go's oauth2 does)."""
     raw = f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
-
-
-def with_query(url: str, params: Mapping[str, str]) -> str:
-    """``url`` with ``params`` added to any query it already has (OIDC Core §3.1.2.1 allows one)."""
-    parts = urlsplit(url)
-    query = [*parse_qsl(parts.query, keep_blank_values=True), *params.items()]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
 def host_of(url: str) -> str:

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from mcp_gatekeeper.config.provider import ProviderConfig
-from mcp_gatekeeper.providers.upstream_http import with_query
+from mcp_gatekeeper.urls import add_query as with_query
 from tests.integration.harness.processes import start_proc
 
 OIDC_DIR = Path(__file__).resolve().parents[1] / "e2e" / "oidc"

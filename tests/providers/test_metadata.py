@@ -12,7 +12,8 @@ from mcp_gatekeeper.oauth.pkce import s256 as pkce_challenge
 from mcp_gatekeeper.providers import ProviderError
 from mcp_gatekeeper.providers.oidc import claim_groups, email_is_verified
 from mcp_gatekeeper.providers.oidc_metadata import OidcMetadata
-from mcp_gatekeeper.providers.upstream_http import basic_auth, with_query
+from mcp_gatekeeper.providers.upstream_http import basic_auth
+from mcp_gatekeeper.urls import add_query as with_query
 
 
 def discovery(issuer: str, **extra: Any) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from .consent import ask_consent
 from .context import OAuthContext, OAuthDep
 from .errors import AccessDenied, AuthorizationRedirect, BrowserError, LoginRefused, RedirectTarget
 from .hashing import secret_key
-from .policy import refusal
 from .records import LoginTransaction, User
 
 router = APIRouter()
@@ -70,9 +69,7 @@ async def callback(request: Request, oauth: OAuthDep) -> Response:
     except ProviderError as exc:
         audit("login_failed", reason=str(exc), **fields)
         raise BrowserError(f"The identity provider did not answer as expected: {exc}") from None
-    host = oauth.host_for_resource(authorization.resource)
-    policies = [oauth.config.provider] + ([host.config] if host else [])
-    reason = refusal(identity, policies)
+    reason = oauth.refusal_for(identity, authorization.resource)
     if reason is not None:
         audit("login_denied", reason=reason, sub=identity.subject, email=identity.email, **fields)
         raise LoginRefused(f"Signed in as {identity.email}, but {reason}.")

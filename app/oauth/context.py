@@ -12,10 +12,11 @@ from ..config import Config
 from ..discovery.scopes import ScopeCatalog
 from ..hosts import HostRegistry, McpHost
 from ..keys import KeyManager
-from ..providers import IdentityProvider
+from ..providers import IdentityProvider, UpstreamIdentity
 from ..store import Store
 from ..tokens import RevocationList
 from .clients.registry import ClientRegistry
+from .policy import refusal
 from .sealed import RecordCodec
 
 
@@ -38,6 +39,12 @@ class OAuthContext:
             if host.resource == resource:
                 return host
         return None
+
+    def refusal_for(self, identity: UpstreamIdentity, resource: str) -> str | None:
+        """Why ``identity`` may not use ``resource``: the instance policy and the host's, at
+        login and at every re-check alike."""
+        host = self.host_for_resource(resource)
+        return refusal(identity, [self.config.provider] + ([host.config] if host else []))
 
 
 def get_oauth(request: Request) -> OAuthContext:

@@ -20,7 +20,6 @@ from .errors import (
     UnauthorizedClient,
 )
 from .hashing import secret_key
-from .policy import refusal
 from .records import AuthorizationCode, IssuedFromCode, RefreshFamily, User
 from .scopes import OFFLINE_ACCESS
 
@@ -198,9 +197,7 @@ async def _recheck(oauth: OAuthContext, family: RefreshFamily) -> None:
                 "reached now; try again later"
             ) from None
         return
-    host = oauth.host_for_resource(family.resource)
-    policies = [oauth.config.provider] + ([host.config] if host else [])
-    reason = refusal(identity, policies)
+    reason = oauth.refusal_for(identity, family.resource)
     if reason is not None:
         await families.revoke_family(oauth, family, f"policy: {reason}")
         raise InvalidGrant(f"Access was withdrawn: {reason}")

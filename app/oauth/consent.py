@@ -28,6 +28,7 @@ from ..paths import CONSENT_PATH
 from ..urls import add_query
 from .authorize import issuer_of
 from .browser import BrowserBinding, browser_matches
+from .clients.metadata_document_rules import UnusableMetadataDocument
 from .clients.redirect_uris import is_loopback
 from .codes import redirect_with_code
 from .context import OAuthContext, OAuthDep
@@ -99,7 +100,11 @@ async def _pending(request: Request, oauth: OAuthContext, consent_id: str | None
 async def consent_page(request: Request, oauth: OAuthDep) -> Response:
     consent_id = request.query_params.get("request")
     pending = await _pending(request, oauth, consent_id)
-    client = await oauth.clients.get(pending.request.client_id)
+    try:
+        client = await oauth.clients.get(pending.request.client_id)
+    except UnusableMetadataDocument as exc:
+        # Re-fetched when its cache expired between /authorize and this page.
+        raise BrowserError(f"The client's metadata document cannot be used: {exc.reason}") from None
     host = oauth.host_for_resource(pending.request.resource)
     if client is None or host is None:
         raise BrowserError("The client or MCP server of this request no longer exists.")

@@ -19,7 +19,7 @@ from ..discovery.scopes import ScopeCatalog
 from ..hosts import HostRegistry, McpHost
 from ..ops.metrics import UNKNOWN_HOST as UNKNOWN_HOST_LABEL
 from ..ops.metrics import Metrics
-from ..tokens import InvalidToken, TokenVerifier, Verified
+from ..tokens import AccessClaims, InvalidToken, TokenVerifier, Verified
 from .identity import IdentityRenderer
 from .original_request import OriginalRequest, OriginalRequestReader
 from .responses import (
@@ -41,6 +41,11 @@ DenyAudit = Callable[..., None]
 
 #: Enough for any real host name with port; a client cannot make the log line long.
 MAX_LOGGED_HOST = 200
+#: ``toolPolicy: strict`` refusing a POST that hides its tool (built once, not per refusal).
+TOOL_UNIDENTIFIED = forbidden(
+    "This MCP server only accepts requests whose tool can be checked "
+    "(send Mcp-Method/Mcp-Name, or let the gateway forward the body)"
+)
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,7 @@ class Authenticator:
     ) -> Answer:
         """The per-tool decision of ``toolPolicy`` (enforce or strict)."""
         claims = verified.claims
-        fields = {"sub": claims.identity.subject, "client_id": claims.client_id}
+        calls = None
         if original.mcp_method is not None or original.mcp_name is not None or body is not None:
             try:
                 calls = combine(
@@ -146,23 +151,26 @@ class Authenticator:
                     from_body(body) if body is not None else None,
                 )
             except UnreadableToolCall as exc:
-                self._deny(host.host, "tool_unreadable", reason=exc.reason, **fields)
-                return forbidden(f"The request cannot be checked: {exc.reason}")
-            if calls is not None:
-                missing = view.tool_scopes.missing(calls.tools, claims.scopes)
-                if missing:
-                    self._deny(host.host, "insufficient_scope", tools=list(calls.tools), **fields)
-                    return insufficient_scope(host, (*claims.scopes, *missing), calls.tools)
-                self._metrics.count_decision(host.host, "allowed")
-                return verified.rendered
-        if host.config.tool_policy == "strict" and original.method == "POST":
-            self._deny(host.host, "tool_unidentified", **fields)
-            return forbidden(
-                "This MCP server only accepts requests whose tool can be checked "
-                "(send Mcp-Method/Mcp-Name, or let the gateway forward the body)"
-            )
+                answer = forbidden(f"The request cannot be checked: {exc.reason}")
+                return self._refuse_tool(host, claims, "tool_unreadable", answer, reason=exc.reason)
+        if calls is not None:
+            missing = view.tool_scopes.missing(calls.tools, claims.scopes)
+            if missing:
+                answer = insufficient_scope(host, (*claims.scopes, *missing), calls.tools)
+                tools = list(calls.tools)
+                return self._refuse_tool(host, claims, "insufficient_scope", answer, tools=tools)
+        elif host.config.tool_policy == "strict" and original.method == "POST":
+            return self._refuse_tool(host, claims, "tool_unidentified", TOOL_UNIDENTIFIED)
         self._metrics.count_decision(host.host, "allowed")
         return verified.rendered
+
+    def _refuse_tool(
+        self, host: McpHost, claims: AccessClaims, result: str, answer: Answer, **fields: object
+    ) -> Answer:
+        """A verified token refused for what it calls: the audit names who and which client."""
+        sub, client = claims.identity.subject, claims.client_id
+        self._deny(host.host, result, sub=sub, client_id=client, **fields)
+        return answer
 
     def _deny(self, host: str, result: str, **fields: object) -> None:
         self._metrics.count_decision(host, result)

@@ -16,8 +16,6 @@ from fastapi import APIRouter, Request
 from ..config.model import is_loopback
 from ..errors import GatekeeperError, NotFound
 from ..oauth import families
-from ..oauth.clients.models import RegisteredClient
-from ..oauth.clients.registry import NAMESPACE as CLIENTS
 from ..oauth.consent import APPROVALS, Approval
 from ..oauth.context import OAuthContext, OAuthDep
 from ..ops.audit import audit
@@ -51,8 +49,7 @@ async def list_clients(request: Request, oauth: OAuthDep) -> list[dict[str, Any]
         if not family.revoked:
             active[family.client_id] = active.get(family.client_id, 0) + 1
     clients = []
-    for _key, raw in await oauth.store.items(CLIENTS):
-        client = RegisteredClient.model_validate_json(raw)
+    for client in await oauth.clients.registered():
         clients.append(
             {
                 "client_id": client.client_id,
@@ -71,11 +68,11 @@ async def remove_client(client_id: str, request: Request, oauth: OAuthDep) -> di
     _authorize(request, oauth)
     if not await oauth.clients.delete(client_id):
         raise NotFound(f"No registered client {client_id!r}")
-    ended = 0
-    for family in await families.load_all(oauth):
-        if family.client_id == client_id and not family.revoked:
-            await families.revoke_family(oauth, family, "client removed by an administrator")
-            ended += 1
+    ended = await families.revoke_where(
+        oauth,
+        lambda family: family.client_id == client_id,
+        "client removed by an administrator",
+    )
     audit("client_removed", client_id=client_id, grants_ended=ended)
     return {"client_id": client_id, "grants_ended": ended}
 
@@ -116,11 +113,11 @@ async def list_users(request: Request, oauth: OAuthDep) -> list[dict[str, Any]]:
 async def revoke_user(user: str, request: Request, oauth: OAuthDep) -> dict[str, Any]:
     """``user`` is the subject or the email address."""
     _authorize(request, oauth)
-    ended = 0
-    for family in await families.load_all(oauth):
-        if user in (family.user.subject, family.user.email) and not family.revoked:
-            await families.revoke_family(oauth, family, "user revoked by an administrator")
-            ended += 1
+    ended = await families.revoke_where(
+        oauth,
+        lambda family: user in (family.user.subject, family.user.email),
+        "user revoked by an administrator",
+    )
     forgotten = 0
     for key, raw in await oauth.store.items(APPROVALS):
         approval = oauth.records.load(Approval, raw)

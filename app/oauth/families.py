@@ -158,6 +158,18 @@ async def rotate(oauth: OAuthContext, family: RefreshFamily, jti: str, expires_a
     return token
 
 
+async def revoke_where(
+    oauth: OAuthContext, matches: Callable[[RefreshFamily], bool], reason: str
+) -> int:
+    """End every live family ``matches`` picks (administration); how many were ended."""
+    ended = 0
+    for family in await load_all(oauth):
+        if matches(family) and not family.revoked:
+            await revoke_family(oauth, family, reason)
+            ended += 1
+    return ended
+
+
 async def revoke_family(oauth: OAuthContext, family: RefreshFamily, reason: str) -> None:
     """End the login: no refresh works any more, and its access tokens are refused."""
 

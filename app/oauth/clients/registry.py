@@ -113,6 +113,13 @@ class ClientRegistry:
         stored = await self._store.get(NAMESPACE, client_id)
         return RegisteredClient.model_validate_json(stored) if stored else None
 
+    async def registered(self) -> list[RegisteredClient]:
+        """Every registered client (administration: a whole-namespace scan)."""
+        return [
+            RegisteredClient.model_validate_json(raw)
+            for _key, raw in await self._store.items(NAMESPACE)
+        ]
+
     async def delete(self, client_id: str) -> bool:
         found = await self._store.pop(NAMESPACE, client_id)
         return found is not None

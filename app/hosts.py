@@ -82,6 +82,8 @@ class HostRegistry:
         # Issuer host -> issuer: a central issuer keeps its own scheme (https on loopback too).
         self._issuer_by_host = {issuer.split("://", 1)[1]: issuer for issuer in self.issuers}
         self._served_hosts = frozenset(self._hosts) | frozenset(self._issuer_by_host)
+        # Unique under trustedHostHeaders: query (the configuration refuses clashes).
+        self._by_hostname = {split_host(name)[0]: host for name, host in self._hosts.items()}
 
     @property
     def hosts(self) -> tuple[McpHost, ...]:
@@ -96,6 +98,16 @@ class HostRegistry:
             return found
         normal = normalise_host(host)
         return self._hosts.get(normal) if normal else None
+
+    def get_by_hostname(self, hostname: str | None) -> McpHost | None:
+        """The MCP host whose name, port aside, is ``hostname`` (nginx's ``$host``, no port)."""
+        if hostname is None or hostname != hostname.lower():
+            return None
+        try:
+            name, port = split_host(hostname)
+        except ValueError:
+            return None
+        return self._by_hostname.get(name) if port is None else None
 
     def issuer_for(self, host: str | None) -> str | None:
         """The issuer whose documents ``host`` serves (an MCP host or the central issuer)."""

@@ -89,10 +89,19 @@ def create_app(
     upstream_http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
     catalog = ScopeCatalog(
         upstream_http,
+        store=store,
         token_source=lambda host: service_token(
             keys.ring, host, scopes=catalog.known(host).names, now=clock()
         ),
         clock=clock,
+    )
+    by_name = {host.host: host for host in hosts.hosts}
+    metrics.gauge_per_host(
+        "mcp_gatekeeper_host_scopes_known",
+        "1 once the host's scopes are known (from its MCP server or the store); while 0, its "
+        "tool calls are refused and no token is issued for it",
+        by_name,
+        lambda name: float(catalog.known(by_name[name]).available),
     )
     authenticator = build_authenticator(
         config, hosts, keys, revocations, metrics, deny_audit, catalog, clock
@@ -140,6 +149,8 @@ def create_app(
         except StoreUnavailable as exc:
             # Not ready (no key) until the store answers; keys.run() keeps trying.
             log.warning("no key ring yet, the store is unavailable: %s", exc)
+        # Before any discovery: a server that is down must not leave its tools unguarded.
+        await catalog.load(hosts.hosts)
         background = [
             spawn(keys.run(), "key-rotation"),
             *(

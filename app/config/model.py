@@ -105,10 +105,14 @@ class HostConfig(AccessPolicy):
         alias="baseScopes",
         description="Scopes offered up front (scopes_supported, 401 challenges); default: all",
     )
-    tool_policy: Literal["enforce", "strict"] = Field(
+    tool_policy: Literal["enforce", "strict", "upstream"] = Field(
         "enforce",
         alias="toolPolicy",
-        description="strict: refuse a POST whose tool cannot be identified",
+        description=(
+            "enforce: a request whose tool cannot be identified needs a token allowing every "
+            "tool; strict: such a POST is refused; upstream: it is let through for the MCP "
+            "server to check X-Auth-Request-Scopes itself"
+        ),
     )
 
     @field_validator("base_scopes")
@@ -160,7 +164,7 @@ class IdentityHeaders(StrictModel):
         return self
 
 
-TrustedHostHeaders = Literal["host", "x-forwarded", "x-original-url"]
+TrustedHostHeaders = Literal["host", "x-forwarded", "x-original-url", "query"]
 
 
 class ProxyConfig(StrictModel):
@@ -197,6 +201,16 @@ class ProxyConfig(StrictModel):
     def _unique_hosts(cls, value: list[HostConfig]) -> list[HostConfig]:
         require_unique("each host may appear once", [entry.host for entry in value])
         return value
+
+    @model_validator(mode="after")
+    def _query_names_hostnames(self) -> ProxyConfig:
+        # ``?host=$host`` carries nginx's $host, which has no port: hosts must differ without.
+        if self.trusted_host_headers == "query":
+            require_unique(
+                "with trustedHostHeaders: query, hosts must differ in more than their port",
+                [split_host(entry.host)[0] for entry in self.hosts],
+            )
+        return self
 
 
 class TokensConfig(StrictModel):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ HANDSHAKE_VERSION = "2025-11-25"
 HANDSHAKE_VERSIONS = frozenset({"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"})
 CLIENT_INFO = {"name": "mcp-gatekeeper", "version": __version__}
 ACCEPT = "application/json, text/event-stream"
+#: The 2026-07-28 JSON-RPC error for a request whose Mcp-* headers differ from its body.
+HEADER_MISMATCH = -32020
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
 
@@ -58,6 +61,9 @@ class ToolsListing:
 
     wire: str
     pages: tuple[Mapping[str, Any], ...]
+    #: The server refuses a tools/call whose ``Mcp-Name`` is not the body's tool, so the
+    #: headers of a 2026-07-28 request bind what it executes (checked, not assumed).
+    headers_bind: bool = False
 
 
 _PageFetcher = Callable[[str | None], Awaitable[Mapping[str, Any]]]
@@ -81,7 +87,8 @@ class McpWireClient:
         except WireError:
             discovered = False  # not a 2026-07-28 server: the SDK's auto mode falls back too
         if discovered:
-            return ToolsListing(MODERN_VERSION, await self._modern_pages(url, auth))
+            pages = await self._modern_pages(url, auth)
+            return ToolsListing(MODERN_VERSION, pages, await self._refuses_mismatch(url, auth))
         return ToolsListing(HANDSHAKE_VERSION, await self._handshake_pages(url, auth))
 
     async def _discover(self, url: str, auth: dict[str, str]) -> bool:
@@ -90,6 +97,31 @@ class McpWireClient:
         # A server that answers but lists no modern revision is a legacy advertisement (go-sdk's
         # stateful default does this); the SDK client falls back to initialize there as well.
         return isinstance(versions, list) and MODERN_VERSION in versions
+
+    async def _refuses_mismatch(self, url: str, auth: dict[str, str]) -> bool:
+        """Call a tool that does not exist, naming another one in ``Mcp-Name``: a server that
+        compares headers with the body answers HEADER_MISMATCH; one that does not runs nothing."""
+        nonce = secrets.token_hex(8)
+        request_id = next(self._ids)
+        body = {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            "method": "tools/call",
+            "params": self._envelope() | {"name": f"mcp-gatekeeper-check-{nonce}-body"},
+        }
+        headers = self._modern(auth, "tools/call") | {"Mcp-Name": f"mcp-gatekeeper-check-{nonce}"}
+        try:
+            async with self._post(url, body, headers) as response:
+                if response.status_code == 401:
+                    raise Unauthorized("tools/call answered 401 Unauthorized")
+                # A refusal may come with a 4xx status; its body still says why.
+                reply = await _read_reply(response, request_id, "tools/call")
+        except (WireError, Unreachable) as exc:
+            if isinstance(exc, Unauthorized):
+                raise
+            return False
+        error = reply.get("error") if reply is not None else None
+        return isinstance(error, dict) and error.get("code") == HEADER_MISMATCH
 
     async def _modern_pages(self, url: str, auth: dict[str, str]) -> tuple[Mapping[str, Any], ...]:
         async def page(cursor: str | None) -> Mapping[str, Any]:
@@ -184,19 +216,7 @@ class McpWireClient:
             body["params"] = params
         async with self._post(url, body, headers) as response:
             _raise_for_status(response, method)
-            kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            try:
-                if kind == "application/json":
-                    message = _decode(await read_capped(response, MAX_RESPONSE_BYTES))
-                    reply = message if _answers(message, request_id) else None
-                elif kind == "text/event-stream":
-                    reply = await _first_reply(response, request_id)
-                else:
-                    raise WireError(f"{method} answered with content type {kind or 'none'!r}")
-            except TooLarge as exc:
-                raise WireError(f"{method}: {exc}") from None
-            except httpx.HTTPError as exc:
-                raise Unreachable(f"{method}: reading the response failed ({exc!r})") from exc
+            reply = await _read_reply(response, request_id, method)
             session = response.headers.get("mcp-session-id")
         if reply is None:
             raise WireError(f"{method} got no JSON-RPC response with our request's id")
@@ -235,6 +255,24 @@ class _Exchange:
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self._stream.__aexit__(*exc_info)
+
+
+async def _read_reply(
+    response: httpx.Response, request_id: int, method: str
+) -> dict[str, Any] | None:
+    """The JSON-RPC answer to ``request_id`` in a JSON or SSE response, ``None`` if absent."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if kind == "application/json":
+            message = _decode(await read_capped(response, MAX_RESPONSE_BYTES))
+            return message if _answers(message, request_id) else None
+        if kind == "text/event-stream":
+            return await _first_reply(response, request_id)
+        raise WireError(f"{method} answered with content type {kind or 'none'!r}")
+    except TooLarge as exc:
+        raise WireError(f"{method}: {exc}") from None
+    except httpx.HTTPError as exc:
+        raise Unreachable(f"{method}: reading the response failed ({exc!r})") from exc
 
 
 def _raise_for_status(response: httpx.Response, method: str) -> None:

@@ -17,11 +17,12 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..config.model import ScopeConfig
 from ..hosts import McpHost
 from ..keys import KeyRing
+from ..store import Store, StoreUnavailable
 from ..tokens import Identity, mint_access_token
 from .mcp_wire import McpWireClient, Unauthorized, Unreachable, WireError
 
@@ -39,6 +40,9 @@ MAX_NAME = 128
 MAX_DESCRIPTION = 500
 MAX_TOOLS = 1000
 SERVICE_SUBJECT = "mcp-gatekeeper"
+#: The last list learnt from each server, for processes that start while it is down.
+STORE_NAMESPACE = "scopes"
+STORE_TTL = 400 * 24 * 3600.0
 #: Long enough for one discovery, short enough that a leaked token is worth little.
 SERVICE_TOKEN_LIFETIME = timedelta(seconds=60)
 
@@ -59,6 +63,8 @@ class ScopeSet:
     discovered: bool
     #: False while a host with an ``endpoint`` has never answered: the list may be incomplete.
     available: bool
+    #: The server compares 2026-07-28 ``Mcp-*`` headers with the body (checked at discovery).
+    headers_bind: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -131,9 +137,16 @@ def _parse_scope(item: Any, where: str) -> ScopeConfig:
         raise ScopeShapeError(f"{where}.name {name!r}: {reason}") from None
 
 
+class LearntScopes(BaseModel):
+    """What the store keeps of a server's answer (``STORE_NAMESPACE``, per host and endpoint)."""
+
+    scopes: tuple[ScopeConfig, ...]
+    headers_bind: bool
+
+
 @dataclass
 class _Entry:
-    good: tuple[ScopeConfig, ...] | None = None
+    good: LearntScopes | None = None
     fetched_at: float = 0.0
     failed_at: float | None = None
     reason: str | None = None
@@ -148,6 +161,7 @@ class ScopeCatalog:
         self,
         client: httpx.AsyncClient,
         *,
+        store: Store | None = None,
         token_source: TokenSource | None = None,
         clock: Callable[[], float] = time.time,
         fresh_for: float = FRESH_FOR,
@@ -157,6 +171,7 @@ class ScopeCatalog:
         max_pages: int = MAX_PAGES,
     ) -> None:
         self._wire = McpWireClient(client, request_timeout=request_timeout, max_pages=max_pages)
+        self._store = store
         self._token_source = token_source
         self._clock = clock
         self._fresh_for = fresh_for
@@ -175,13 +190,36 @@ class ScopeCatalog:
         # The operator's configuration wins a name clash: a server must not be able to relabel
         # or widen a scope the operator declared (its description is what users consent to).
         names = {scope.name for scope in static}
-        extra = tuple(scope for scope in entry.good if scope.name not in names)
-        return ScopeSet(static + extra, discovered=True, available=True)
+        extra = tuple(scope for scope in entry.good.scopes if scope.name not in names)
+        return ScopeSet(
+            static + extra, discovered=True, available=True, headers_bind=entry.good.headers_bind
+        )
 
     def version(self, host: McpHost) -> object:
         """Changes whenever ``known(host)`` would; cheap enough for every request."""
         entry = self._entries.get(_key(host))
         return None if entry is None else entry.good
+
+    def waiting(self, hosts: Iterable[McpHost]) -> list[str]:
+        """Hosts whose scopes were never learnt, here or by any process sharing the store."""
+        return [host.host for host in hosts if not self.known(host).available]
+
+    async def load(self, hosts: Iterable[McpHost]) -> None:
+        """Adopt the last list the store holds for hosts not yet learnt (at start-up, and while
+        a server stays unreachable); never raises."""
+        for host in hosts:
+            if host.config.endpoint is None or self._store is None:
+                continue
+            entry = self._entries.setdefault(_key(host), _Entry())
+            if entry.good is not None:
+                continue
+            try:
+                raw = await self._store.get(STORE_NAMESPACE, _store_key(host))
+                if raw is not None:
+                    entry.good = LearntScopes.model_validate_json(raw)
+                    log.info("scopes of %s taken from the store until it answers", host.host)
+            except (StoreUnavailable, ValidationError) as exc:
+                log.warning("the last known scopes of %s cannot be read: %s", host.host, exc)
 
     async def scopes(self, host: McpHost) -> ScopeSet:
         """The host's scopes, asking its server first when the cached list is not fresh."""
@@ -234,7 +272,7 @@ class ScopeCatalog:
     async def _fetch(self, host: McpHost, entry: _Entry) -> None:
         try:
             async with asyncio.timeout(self._overall_timeout):
-                scopes = await self._discover(host, entry)
+                learnt = await self._discover(host, entry)
         except TimeoutError:
             self._failed(host, entry, f"no complete answer within {self._overall_timeout:g}s")
         except (WireError, Unreachable, ScopeShapeError) as exc:
@@ -247,12 +285,25 @@ class ScopeCatalog:
                 log.info("scope discovery for %s works again", host.host)
             # Kept as the same object while the list is unchanged: version() is compared by
             # identity, and a new object makes /authenticate rebuild the host's answers.
-            if scopes != entry.good:
-                entry.good = scopes
             entry.fetched_at = self._clock()
             entry.failed_at = entry.reason = None
+            if learnt != entry.good:
+                entry.good = learnt
+                await self._save(host, learnt)
+            return
+        if entry.good is None:
+            await self.load([host])
 
-    async def _discover(self, host: McpHost, entry: _Entry) -> tuple[ScopeConfig, ...]:
+    async def _save(self, host: McpHost, learnt: LearntScopes) -> None:
+        if self._store is None:
+            return
+        try:
+            value = learnt.model_dump_json().encode()
+            await self._store.put(STORE_NAMESPACE, _store_key(host), value, STORE_TTL)
+        except StoreUnavailable as exc:
+            log.warning("the scopes of %s were not saved to the store: %s", host.host, exc)
+
+    async def _discover(self, host: McpHost, entry: _Entry) -> LearntScopes:
         url, source = str(host.config.endpoint), self._token_source
         while True:
             # A server that wanted a token last time gets one straight away (no 401 round trip).
@@ -266,7 +317,8 @@ class ScopeCatalog:
                     raise Unauthorized(f"{exc} even with a service token") from None
                 entry.needs_token = True  # once more, with a token
                 continue
-            return parse_scope_pages(_meta_of(page) for page in listing.pages)
+            scopes = parse_scope_pages(_meta_of(page) for page in listing.pages)
+            return LearntScopes(scopes=scopes, headers_bind=listing.headers_bind)
 
     def _failed(self, host: McpHost, entry: _Entry, reason: str) -> None:
         entry.failed_at = self._clock()
@@ -279,6 +331,10 @@ class ScopeCatalog:
 def _key(host: McpHost) -> tuple[str, str | None]:
     # With the endpoint in the key, a reloaded configuration never serves another URL's list.
     return host.host, host.config.endpoint
+
+
+def _store_key(host: McpHost) -> str:
+    return f"{host.host} {host.config.endpoint}"
 
 
 def _meta_of(page: Mapping[str, Any]) -> Any:

@@ -59,6 +59,7 @@ def build_authenticator(
         metrics,
         deny_audit,
         reject_identity_headers=config.proxy.reject_client_identity_headers,
+        host_by_name=config.proxy.trusted_host_headers == "query",
     )
 
 

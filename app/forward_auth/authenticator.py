@@ -32,7 +32,14 @@ from .responses import (
     insufficient_scope,
     make_answer,
 )
-from .tool_calls import MAX_BODY_BYTES, UnreadableToolCall, combine, from_body, from_headers
+from .tool_calls import (
+    MAX_BODY_BYTES,
+    ToolCalls,
+    UnreadableToolCall,
+    combine,
+    from_body,
+    from_headers,
+)
 from .tool_policy import ToolScopes
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,17 @@ TOOL_UNIDENTIFIED = forbidden(
     "This MCP server only accepts requests whose tool can be checked "
     "(send Mcp-Method/Mcp-Name, or let the gateway forward the body)"
 )
+#: Revisions whose servers must refuse a request whose Mcp-* headers differ from its body.
+HEADER_BINDING_VERSIONS = frozenset({"2026-07-28"})
+#: Why a tool could not be seen, for the step-up description (the client shows it to the user).
+UNSEEN = (
+    "the tool this request calls cannot be checked here (no forwarded body, and no Mcp-Method/"
+    "Mcp-Name headers this MCP server is known to hold the request to)"
+)
+SCOPES_UNKNOWN = forbidden(
+    "This MCP server's permissions are not known yet (it has not answered mcp-gatekeeper); "
+    "tool calls are refused until it does. Try again shortly."
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +73,10 @@ class HostView:
     version: object
     answers: HostAnswers
     tool_scopes: ToolScopes
+    #: Its scopes were learnt (or need no learning): tools can be matched to scopes.
+    known: bool
+    #: Its server holds 2026-07-28 requests to their Mcp-* headers.
+    headers_bind: bool
 
 
 class Authenticator:
@@ -69,8 +91,10 @@ class Authenticator:
         deny_audit: DenyAudit,
         *,
         reject_identity_headers: bool,
+        host_by_name: bool = False,
     ) -> None:
-        self._hosts = hosts
+        # ``query`` names nginx's $host, which never carries a port.
+        self._lookup = hosts.get_by_hostname if host_by_name else hosts.get
         self._reader = reader
         self._verifier = verifier
         self._catalog = catalog
@@ -82,7 +106,9 @@ class Authenticator:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            original = self._reader.read(scope["method"], scope["headers"])
+            original = self._reader.read(
+                scope["method"], scope["headers"], scope.get("query_string", b"")
+            )
             body = await _read_body(receive) if original.has_body else None
             answer = self.decide(original, body)
         except Exception:
@@ -103,12 +129,14 @@ class Authenticator:
                 version,
                 HostAnswers.for_host(host, advertised_scopes(host, known)),
                 ToolScopes.from_scopes(known.scopes),
+                known.available,
+                known.headers_bind,
             )
             self._views[host.host] = view
         return view
 
     def decide(self, original: OriginalRequest, body: bytes | None) -> Answer:
-        host = self._hosts.get(original.host)
+        host = self._lookup(original.host)
         if host is None:
             # The metric label stays "unknown" (bounded); the log names what was seen, which
             # is what an operator needs when a gateway sends an unexpected header or port.
@@ -141,28 +169,51 @@ class Authenticator:
         view: HostView,
         verified: Verified[Answer],
     ) -> Answer:
-        """The per-tool decision of ``toolPolicy`` (enforce or strict)."""
+        """The per-tool decision: only what the MCP server will also be held to identifies a
+        tool; a request whose tool stays unknown needs a token that allows every tool."""
         claims = verified.claims
-        calls = None
-        if original.mcp_method is not None or original.mcp_name is not None or body is not None:
-            try:
-                calls = combine(
-                    from_headers(original.mcp_method, original.mcp_name),
-                    from_body(body) if body is not None else None,
-                )
-            except UnreadableToolCall as exc:
-                answer = forbidden(f"The request cannot be checked: {exc.reason}")
-                return self._refuse_tool(host, claims, "tool_unreadable", answer, reason=exc.reason)
-        if calls is not None:
+        policy = host.config.tool_policy
+        try:
+            calls = self._tool_calls(original, body, view)
+        except UnreadableToolCall as exc:
+            answer = forbidden(f"The request cannot be checked: {exc.reason}")
+            return self._refuse_tool(host, claims, "tool_unreadable", answer, reason=exc.reason)
+        if calls is not None and not calls.tools:
+            pass  # initialize, tools/list, notifications...: no tool, nothing more to check
+        elif not view.known and (calls is not None or original.may_call_tools):
+            return self._refuse_tool(host, claims, "scopes_unknown", SCOPES_UNKNOWN)
+        elif calls is not None:
             missing = view.tool_scopes.missing(calls.tools, claims.scopes)
             if missing:
                 answer = insufficient_scope(host, (*claims.scopes, *missing), calls.tools)
                 tools = list(calls.tools)
                 return self._refuse_tool(host, claims, "insufficient_scope", answer, tools=tools)
-        elif host.config.tool_policy == "strict" and original.method == "POST":
+        elif original.may_call_tools and policy == "strict":
             return self._refuse_tool(host, claims, "tool_unidentified", TOOL_UNIDENTIFIED)
+        elif original.may_call_tools and policy == "enforce":
+            missing = view.tool_scopes.missing(view.tool_scopes.covering, claims.scopes)
+            if missing:
+                answer = insufficient_scope(host, (*claims.scopes, *missing), (), UNSEEN)
+                return self._refuse_tool(host, claims, "tool_unidentified", answer)
         self._metrics.count_decision(host.host, "allowed")
         return verified.rendered
+
+    @staticmethod
+    def _tool_calls(
+        original: OriginalRequest, body: bytes | None, view: HostView
+    ) -> ToolCalls | None:
+        """What the request calls, as far as the MCP server is bound to it; ``None``: unknown."""
+        headers = None
+        if original.mcp_method is not None or original.mcp_name is not None:
+            headers = from_headers(original.mcp_method, original.mcp_name)
+        from_request_body = from_body(body) if body is not None else None
+        calls = combine(headers, from_request_body)
+        if from_request_body is not None:
+            return calls
+        # Headers alone count only where the server compares them with the body: a request
+        # of a revision that requires it, to a server seen refusing a mismatch.
+        binding = view.headers_bind and original.mcp_protocol_version in HEADER_BINDING_VERSIONS
+        return calls if binding else None
 
     def _refuse_tool(
         self, host: McpHost, claims: AccessClaims, result: str, answer: Answer, **fields: object

@@ -3,28 +3,44 @@
 Gateways describe the original request in different header families
 (``research/gateway-contracts.md`` §0 rule 7). Only the family the operator names in
 ``proxy.trustedHostHeaders`` is read, because only that one is set *and overwritten* by their
-gateway; any other header is client-controlled. A trusted header that appears twice, or that
+gateway; any other header is client-controlled. A trusted value that appears twice, or that
 holds a list, is treated as absent: fail closed.
+
+``query`` is the one family that is not a header: ingress-nginx's ``auth-url`` may name nginx
+variables, and ``?host=$host`` carries the host nginx *routed on* (the request line's host for an
+absolute-form request), where its ``X-Original-URL`` repeats the client's ``Host`` header.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl
 
 from ..config.model import TrustedHostHeaders
+
+#: Methods that never carry a JSON-RPC request (streamable HTTP: GET opens a stream, DELETE
+#: ends a session). Any other method may call a tool.
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+#: ``X-Original-URL`` as ingress-nginx writes it: one absolute http(s) URL, nothing around it.
+_ORIGINAL_URL = re.compile(r"https?://([^/?#\s,]+)[^\s,]*", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
 class OriginalRequest:
     host: str | None
+    #: The original method as the trusted family states it (preflight detection).
     method: str
+    #: Some method the gateway or the request line names may carry a JSON-RPC body: a method
+    #: header that says GET does not hide a POST the request line shows, and vice versa.
+    may_call_tools: bool
     authorization: bytes | None
     #: A header that only we may set (an identity header) came from the client.
     spoofed_identity_header: bool
     #: 2026-07-28 transport headers; ``None`` if absent, ``""`` if repeated (unreadable).
     mcp_method: str | None
     mcp_name: str | None
+    mcp_protocol_version: str | None
     #: The gateway forwarded the request body (Envoy with_request_body, Traefik forwardBody).
     has_body: bool
 
@@ -39,6 +55,11 @@ def identity_header_names(names: tuple[str, ...]) -> frozenset[bytes]:
     return frozenset(result)
 
 
+def _once(current: str | None, value: bytes) -> str:
+    """A header that must appear once: a second copy makes it unreadable (``""``)."""
+    return "" if current is not None else value.decode("latin-1")
+
+
 class OriginalRequestReader:
     def __init__(self, family: TrustedHostHeaders, identity_headers: frozenset[bytes]) -> None:
         self._family = family
@@ -47,22 +68,30 @@ class OriginalRequestReader:
             "host": b"host",
             "x-forwarded": b"x-forwarded-host",
             "x-original-url": b"x-original-url",
+            "query": None,
         }[family]
+        # The header that states the original method, when the auth request's own method is
+        # not it (nginx and Caddy always ask with GET). Caddy passes Host but states the method
+        # in X-Forwarded-Method, so the ``host`` family reads it too, only to be stricter.
         self._method_header = {
-            "host": None,
+            "host": b"x-forwarded-method",
             "x-forwarded": b"x-forwarded-method",
             "x-original-url": b"x-original-method",
+            "query": b"x-original-method",
         }[family]
 
-    def read(self, method: str, headers: list[tuple[bytes, bytes]]) -> OriginalRequest:
+    def read(
+        self, method: str, headers: list[tuple[bytes, bytes]], query_string: bytes = b""
+    ) -> OriginalRequest:
         """One pass over the raw ASGI headers (names are already lower-case)."""
         host_values: list[bytes] = []
-        method_value: bytes | None = None
+        stated_methods: list[bytes] = []
         authorization: bytes | None = None
         authorization_count = 0
         spoofed = has_body = False
         mcp_method: str | None = None
         mcp_name: str | None = None
+        mcp_version: str | None = None
         for name, value in headers:
             if name == self._host_header:
                 host_values.append(value)
@@ -70,37 +99,55 @@ class OriginalRequestReader:
                 authorization = value
                 authorization_count += 1
             elif name == self._method_header:
-                method_value = value
+                stated_methods.append(value)
             elif name in self._identity_headers:
                 spoofed = True
             elif name == b"mcp-method":
-                mcp_method = "" if mcp_method is not None else value.decode("latin-1")
+                mcp_method = _once(mcp_method, value)
             elif name == b"mcp-name":
-                mcp_name = "" if mcp_name is not None else value.decode("latin-1")
+                mcp_name = _once(mcp_name, value)
+            elif name == b"mcp-protocol-version":
+                mcp_version = _once(mcp_version, value)
             elif name == b"content-length":
                 has_body = value.strip() not in (b"0", b"")
             elif name == b"transfer-encoding":
                 has_body = True
-        if method_value is not None:
-            method = method_value.decode("latin-1").upper()
+        stated = [value.decode("latin-1").strip().upper() for value in stated_methods]
+        candidates = {method.upper(), *stated}
+        if self._family != "host" and len(stated) == 1:
+            method = stated[0]
+        elif self._family != "host" and stated:
+            method = ""  # repeated: no preflight, and it may call tools (below)
+        host = self._host(query_string) if self._family == "query" else self._host_of(host_values)
         return OriginalRequest(
-            host=self._host(host_values),
-            method=method,
+            host=host,
+            method=method.upper(),
+            may_call_tools=not candidates <= _BODYLESS_METHODS,
             # Two Authorization headers are ambiguous; treat as none (RFC 6750 §2: one method).
             authorization=authorization if authorization_count == 1 else None,
             spoofed_identity_header=spoofed,
             mcp_method=mcp_method,
             mcp_name=mcp_name,
+            mcp_protocol_version=mcp_version,
             has_body=has_body,
         )
 
-    def _host(self, values: list[bytes]) -> str | None:
+    def _host_of(self, values: list[bytes]) -> str | None:
         if len(values) != 1:
             return None
         value = values[0].decode("latin-1")
         if self._family == "x-original-url":
-            try:
-                return urlsplit(value).netloc or None
-            except ValueError:
-                return None
+            # One absolute URL; a list ("https://a/mcp, https://b/mcp") or anything around the
+            # URL is refused, not split the way one parser or another would.
+            match = _ORIGINAL_URL.fullmatch(value)
+            return match.group(1) if match else None
         return value
+
+    @staticmethod
+    def _host(query_string: bytes) -> str | None:
+        try:
+            pairs = parse_qsl(query_string.decode("ascii"), keep_blank_values=True)
+        except (UnicodeDecodeError, ValueError):
+            return None
+        hosts = [value for key, value in pairs if key == "host"]
+        return hosts[0] if len(hosts) == 1 else None

@@ -85,15 +85,23 @@ IDENTITY_HEADER_REJECTED = make_answer(
 )
 
 
-def insufficient_scope(host: McpHost, scopes: tuple[str, ...], tools: tuple[str, ...]) -> Answer:
-    """MCP step-up: 403 naming the granted scopes plus the missing ones, so no grant is lost."""
+def insufficient_scope(
+    host: McpHost, scopes: tuple[str, ...], tools: tuple[str, ...], unseen: str | None = None
+) -> Answer:
+    """MCP step-up: 403 naming the granted scopes plus the missing ones, so no grant is lost.
+    ``unseen`` says why the tool could not be seen, when the whole set of tools is asked for."""
     headers = (
         (b"www-authenticate", _challenge(host, "insufficient_scope", scopes)),
         _JSON,
         _NO_STORE,
         *_CORS,
     )
-    description = f"The token does not allow {', '.join(tools)}; ask for: {' '.join(scopes)}"
+    ask = f"ask for: {' '.join(scopes)}"
+    if unseen is None:
+        description = f"The token does not allow {', '.join(tools)}; {ask}"
+    else:
+        description = f"Only a token allowing every tool of this server may send this: {unseen}"
+        description += f"; {ask}"
     return make_answer(403, headers, _error_body("insufficient_scope", description))
 
 

@@ -1,20 +1,37 @@
-"""Which tools a request to an MCP server calls, as far as the gateway lets us see.
+"""Which tools a request to an MCP server calls, read only from what the server is held to.
 
 Two sources: the ``Mcp-Method`` / ``Mcp-Name`` headers of the 2026-07-28 transport, and the
 JSON-RPC body when the gateway forwards it (Envoy ``with_request_body``, Envoy Gateway
 ``bodyToExtAuth``, Istio ``includeRequestBodyInCheck``, Traefik ``forwardBody``), batches
-included. When both are present they must agree: a client that says one thing in the headers and
-does another in the body is refused, not believed.
+included. When both are present they must agree.
+
+What an MCP server executes is what *its* parser reads. A body that two common parsers could
+read differently is refused rather than read one way: duplicate members, members equal under
+case folding (Go's encoding/json matches ``"NAME"`` and ``"param\\u017f"`` to ``name`` and
+``params``), lone surrogates, non-finite numbers, deep nesting. Header values are decoded as the
+MCP SDK decodes them (the ``=?base64?…?=`` sentinel), and a malformed sentinel is refused.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 from dataclasses import dataclass
+from typing import Any
 
 TOOLS_CALL = "tools/call"
 #: Bodies above this are not parsed; Envoy's ``max_request_bytes`` should stay below it.
 MAX_BODY_BYTES = 1_048_576
+#: Deeper than any real JSON-RPC message; far below the point where parsers give up (Python
+#: ~1000, Go 10000), so no parser disagreement hides behind a depth error.
+MAX_DEPTH = 64
+_SENTINEL = re.compile(r"=\?base64\?(?P<payload>.*)\?=", re.DOTALL)
+#: Members of a JSON-RPC message and of ``tools/call`` params as an MCP server's structs name
+#: them; a near miss ("Method", "NAME") is what a case-insensitive decoder would take instead.
+_MESSAGE_MEMBERS = frozenset({"jsonrpc", "id", "method", "params", "result", "error"})
+_PARAMS_MEMBERS = frozenset({"name", "arguments", "_meta", "cursor", "uri"})
 
 
 class UnreadableToolCall(Exception):
@@ -33,28 +50,43 @@ class ToolCalls:
     tools: tuple[str, ...]
 
 
+def decode_header_value(value: str) -> str:
+    """An ``Mcp-*`` header value as the MCP SDK server reads it before comparing with the body
+    (2026-07-28 transports: non-ASCII or edge-whitespace values travel base64-wrapped)."""
+    match = _SENTINEL.fullmatch(value)
+    if match is None:
+        return value
+    payload = match.group("payload")
+    try:
+        decoded = base64.b64decode(payload, validate=True)
+        # Only the canonical encoding: the SDK refuses any other, so must we.
+        if base64.b64encode(decoded).decode("ascii") != payload:
+            raise ValueError
+        return decoded.decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise UnreadableToolCall("an Mcp-* header carries a malformed base64 value") from None
+
+
 def from_headers(method: str | None, name: str | None) -> ToolCalls | None:
     if method == "":
         raise UnreadableToolCall("Mcp-Method is empty or repeated")
+    if name == "":
+        raise UnreadableToolCall("Mcp-Name is empty or repeated")
     if method is None:
         if name is not None:
             raise UnreadableToolCall("Mcp-Name without Mcp-Method")
         return None
+    method = decode_header_value(method)
     if method == TOOLS_CALL:
-        if not name:
+        if name is None:
             raise UnreadableToolCall("tools/call without Mcp-Name")
-        return ToolCalls((method,), (name,))
+        return ToolCalls((method,), (decode_header_value(name),))
     return ToolCalls((method,), ())
 
 
 def from_body(body: bytes) -> ToolCalls:
     """Every request in a JSON-RPC message or batch; responses and notifications count too."""
-    if len(body) > MAX_BODY_BYTES:
-        raise UnreadableToolCall("the body is too large to inspect")
-    try:
-        message = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise UnreadableToolCall("the body is not JSON") from None
+    message = parse_strict_json(body)
     items = message if isinstance(message, list) else [message]
     if not items:
         raise UnreadableToolCall("an empty JSON-RPC batch")
@@ -63,6 +95,7 @@ def from_body(body: bytes) -> ToolCalls:
     for item in items:
         if not isinstance(item, dict):
             raise UnreadableToolCall("a JSON-RPC message must be an object")
+        _exact_members(item, _MESSAGE_MEMBERS)
         method = item.get("method")
         if method is None:
             continue  # a response to a server request: calls nothing
@@ -71,6 +104,8 @@ def from_body(body: bytes) -> ToolCalls:
         methods.append(method)
         if method == TOOLS_CALL:
             params = item.get("params")
+            if isinstance(params, dict):
+                _exact_members(params, _PARAMS_MEMBERS)
             name = params.get("name") if isinstance(params, dict) else None
             if not isinstance(name, str) or not name:
                 raise UnreadableToolCall("tools/call without a tool name")
@@ -85,3 +120,72 @@ def combine(headers: ToolCalls | None, body: ToolCalls | None) -> ToolCalls | No
     if headers.methods != body.methods or set(headers.tools) != set(body.tools):
         raise UnreadableToolCall("the Mcp-Method/Mcp-Name headers do not match the body")
     return body
+
+
+def _exact_members(message: dict[str, Any], names: frozenset[str]) -> None:
+    for member in message:
+        if member not in names and member.casefold() in names:
+            raise UnreadableToolCall(f"the body has a member {member!r} that is not the protocol's")
+
+
+def parse_strict_json(body: bytes) -> Any:
+    """JSON that every common parser reads the same way, or ``UnreadableToolCall``."""
+    if len(body) > MAX_BODY_BYTES:
+        raise UnreadableToolCall("the body is too large to inspect")
+    try:
+        # UTF-8 only: Python would also guess UTF-16/32, which other servers refuse or misread.
+        text = body.decode("utf-8")
+        value = json.loads(text, object_pairs_hook=_members, parse_constant=_no_constant)
+    except UnreadableToolCall:
+        raise
+    except (ValueError, RecursionError):
+        raise UnreadableToolCall("the body is not JSON") from None
+    _check_depth(value)
+    return value
+
+
+def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose member names stay distinct under every parser's matching."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise UnreadableToolCall("the body repeats a member name")
+    if len({_fold(name) for name in members}) != len(members):
+        raise UnreadableToolCall("the body has member names that differ only in case")
+    return members
+
+
+def _fold(name: str) -> str:
+    # casefold() is full Unicode folding: it joins every pair Go's simple folding joins
+    # (k and U+212A, s and U+017F) and more; refusing a few more look-alikes costs nothing real.
+    _check_unicode(name)
+    return name.casefold()
+
+
+def _check_unicode(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: Go reads U+FFFD, Python keeps it
+            raise UnreadableToolCall("the body has an invalid Unicode escape") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise UnreadableToolCall(f"the body uses {name}, which is not JSON")
+
+
+def _check_depth(value: Any) -> None:
+    """Nesting within MAX_DEPTH; every string valid Unicode (member names were checked)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            if isinstance(node, str):
+                _check_unicode(node)
+            continue
+        if depth > MAX_DEPTH:
+            raise UnreadableToolCall(f"the body nests deeper than {MAX_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in children)

@@ -104,6 +104,13 @@ async def validate(request: Request, oauth: OAuthContext, issuer: str) -> Author
     except OAuthError as exc:
         raise AuthorizationRedirect(exc, target) from None
     known = await oauth.scopes.scopes(host)
+    if not known.available:
+        # A token issued now would carry no scope for tools nobody has seen mapped yet.
+        unknown = TemporarilyUnavailable(
+            f"The permissions of {host.host} are not known yet (its MCP server has not "
+            "answered mcp-gatekeeper); try again shortly"
+        )
+        raise AuthorizationRedirect(unknown, target)
     scopes = requested_scopes(asked, known.names, advertised_scopes(host, known))
     return authorization.model_copy(update={"scopes": scopes})
 

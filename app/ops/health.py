@@ -26,7 +26,11 @@ async def readyz(state: StateDep) -> Response:
     # Still ready while the store is down: /authenticate works from memory, and taking every
     # replica out of service because the shared store blinked would turn a login outage into a
     # full outage. The body (and mcp_gatekeeper_store_up) says so.
-    return JSONResponse({"status": "ready" if store["store"] == "ok" else "degraded", **store})
+    # An MCP server that never answered makes its host refuse tool calls; not the others: the
+    # body names it (and mcp_gatekeeper_host_scopes_known), the status stays ready.
+    waiting = state.scopes.waiting(state.hosts.hosts)
+    status = "ready" if store["store"] == "ok" and not waiting else "degraded"
+    return JSONResponse({"status": status, **store, "scopesWaiting": waiting})
 
 
 @router.get(METRICS_PATH)

@@ -13,8 +13,9 @@ imported; ``mcp-gatekeeper serve`` does that for its workers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from prometheus_client import (
@@ -98,6 +99,21 @@ class Metrics:
         gauge = Gauge(name, documentation, registry=self._own, multiprocess_mode=mode)
         gauge.set(read())
         self._gauge_reads.append((gauge, read))
+
+    def gauge_per_host(
+        self, name: str, documentation: str, hosts: Iterable[str], read: Callable[[str], float]
+    ) -> None:
+        """A 0/1 gauge per MCP host, read at scrape time (several workers: the minimum)."""
+        gauge = Gauge(
+            name, documentation, ["host"], registry=self._own, multiprocess_mode="livemin"
+        )
+        for host in hosts:
+            child = gauge.labels(host=host)
+            if self.multiprocess:
+                child.set(read(host))
+                self._gauge_reads.append((child, functools.partial(read, host)))
+            else:
+                child.set_function(functools.partial(read, host))
 
     def refresh_gauges(self) -> None:
         for gauge, read in self._gauge_reads:

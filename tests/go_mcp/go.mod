@@ -1,0 +1,3 @@
+module gatekeepertest/gomcp
+
+go 1.19

@@ -26,6 +26,7 @@ from typing import IO
 
 import httpx
 
+from mcp_gatekeeper.forward_auth.tool_calls import MAX_BODY_BYTES
 from mcp_gatekeeper.paths import AUTHENTICATE_PATH, AUTHORIZATION_SERVER_PATHS, READYZ_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,6 +137,12 @@ def traefik_config(workdir: Path, port: int, auth_port: int, mcp_port: int) -> P
                         # Clients must not feed X-Forwarded-* to mcp-gatekeeper.
                         "trustForwardHeader": False,
                         "authResponseHeaders": IDENTITY_HEADERS,
+                        # The JSON-RPC body goes along, so mcp-gatekeeper sees which tool every
+                        # client calls (Mcp-* headers or not) and asks a read-only token to
+                        # step up for a write.
+                        "forwardBody": True,
+                        "preserveRequestMethod": True,
+                        "maxBodySize": MAX_BODY_BYTES,
                     }
                 }
             },

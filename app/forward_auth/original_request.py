@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
 
 from ..config.model import TrustedHostHeaders
 
@@ -24,6 +23,8 @@ from ..config.model import TrustedHostHeaders
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 #: ``X-Original-URL`` as ingress-nginx writes it: one absolute http(s) URL, nothing around it.
 _ORIGINAL_URL = re.compile(r"https?://([^/?#\s,]+)[^\s,]*", re.ASCII)
+#: What nginx's $host can be for a configured host: a lower-case name or address literal.
+_RAW_HOST = re.compile(rb"[a-z0-9.\-]+|\[[0-9a-f:.]+\]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +146,10 @@ class OriginalRequestReader:
 
     @staticmethod
     def _host(query_string: bytes) -> str | None:
-        try:
-            pairs = parse_qsl(query_string.decode("ascii"), keep_blank_values=True)
-        except (UnicodeDecodeError, ValueError):
+        # Raw, never percent-decoded: nginx writes $host as it is, so "%61.example" is what a
+        # client sent to a wildcard or catch-all server, not "a.example".
+        fields = [field.partition(b"=") for field in query_string.split(b"&")]
+        hosts = [value for key, _, value in fields if key == b"host"]
+        if len(hosts) != 1 or not _RAW_HOST.fullmatch(hosts[0]):
             return None
-        hosts = [value for key, value in pairs if key == "host"]
-        return hosts[0] if len(hosts) == 1 else None
+        return hosts[0].decode("ascii")

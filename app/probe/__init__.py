@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from . import discovery, resource
+from . import discovery, resource, routed_host
 from .report import Check, Outcome, Report
 
 __all__ = ["Check", "Outcome", "Report", "probe"]
@@ -22,7 +22,7 @@ async def probe(
     report = Report(url=url)
     async with httpx.AsyncClient(verify=verify, timeout=timeout, follow_redirects=False) as client:
         try:
-            await _walk(report, client, url, token)
+            await _walk(report, client, url, token, verify=verify, timeout=timeout)
         except httpx.HTTPError as exc:
             request = exc.request.url if isinstance(exc, httpx.RequestError) else "a request"
             report.add("connection", Outcome.FAIL, f"{request}: {exc!r}")
@@ -30,8 +30,18 @@ async def probe(
     return report
 
 
-async def _walk(report: Report, client: httpx.AsyncClient, url: str, token: str | None) -> None:
+async def _walk(
+    report: Report,
+    client: httpx.AsyncClient,
+    url: str,
+    token: str | None,
+    *,
+    verify: bool | str,
+    timeout: float,
+) -> None:
     metadata_url = await resource.challenge(report, client, url)
+    if metadata_url is not None:
+        await routed_host.check(report, url, metadata_url, verify=verify, timeout=timeout)
     if token is not None:
         await resource.with_token(report, client, url, token)
     if metadata_url is None:

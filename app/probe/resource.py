@@ -171,8 +171,19 @@ async def _bad_token(report: Report, client: httpx.AsyncClient, url: str) -> Non
 async def with_token(report: Report, client: httpx.AsyncClient, url: str, token: str) -> None:
     """A token the operator obtained: it must get through to the MCP server."""
     response = await _initialize(client, url, {"authorization": f"Bearer {token}"})
-    if response.status_code in (401, 403):
-        params = bearer_params(response.headers.get("www-authenticate", ""))
+    params = bearer_params(response.headers.get("www-authenticate", ""))
+    if response.status_code == 403 and params.get("error") == "insufficient_scope":
+        # The token is good here; it just does not cover every tool, and this wiring does not
+        # show mcp-gatekeeper what an initialize calls.
+        report.add(
+            "token",
+            Outcome.WARN,
+            "accepted, but a POST whose tool mcp-gatekeeper cannot see needs a token for every "
+            f"tool (403 insufficient_scope, scope={params.get('scope', '')!r})",
+            "let the gateway forward the body to /authenticate (Envoy with_request_body, "
+            "Traefik forwardBody), or sign in with every scope",
+        )
+    elif response.status_code in (401, 403):
         reason = params.get("error_description") or params.get("error") or response.text[:200]
         report.add(
             "token",

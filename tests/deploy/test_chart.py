@@ -17,6 +17,7 @@ import yaml
 
 from mcp_gatekeeper.cli import main as gatekeeper_main
 from mcp_gatekeeper.config import Config
+from mcp_gatekeeper.config.model import TrustedHostHeaders
 from mcp_gatekeeper.config.store import StoreConfig
 from mcp_gatekeeper.paths import AUTHORIZATION_SERVER_PATHS
 from tests.deploy.tools import (
@@ -350,13 +351,15 @@ def test_httproutes_route_the_paths_on_every_host() -> None:
 
 
 def test_trusted_host_headers_follow_the_gateway_kind() -> None:
-    """ingress-nginx reads X-Original-URL, Gateway API gateways the Host; explicit wins."""
+    """ingress-nginx names the routed host in the auth-url's query, Gateway API gateways in the
+    Host; explicit wins."""
 
     def family(values: Path, *sets: str) -> str:
         value: str = _rendered_config(render([values], sets))["proxy"]["trustedHostHeaders"]
         return value
 
-    assert family(BASE) == "x-original-url"
+    assert family(BASE) == "query"
+    assert family(BASE, "proxy.trustedHostHeaders=x-original-url") == "x-original-url"
     assert family(CHART / "ci" / "many-hosts-values.yaml") == "host"
     assert family(CHART / "ci" / "existing-secret-values.yaml") == "x-forwarded"
 
@@ -425,9 +428,10 @@ def test_notes_tell_the_next_step() -> None:
     nginx = _notes(BASE)
     assert (
         'nginx.ingress.kubernetes.io/auth-url: "http://mcp-gatekeeper.mcp-gatekeeper.svc.'
-        'cluster.local/authenticate"' in nginx
+        'cluster.local/authenticate?host=$host"' in nginx
     )
     assert "auth-response-headers" in nginx and "enable-cors" in nginx
+    assert "It reads the MCP host from: query" in nginx and "WARNING" not in nginx
     assert "helm test mcp-gatekeeper -n mcp-gatekeeper --logs" in nginx
     envoy = _notes(EXAMPLES / "envoy-gateway" / "values.yaml")
     assert "kind: SecurityPolicy" in envoy
@@ -436,6 +440,7 @@ def test_notes_tell_the_next_step() -> None:
     traefik = _notes(EXAMPLES / "traefik" / "values.yaml")
     assert "ForwardAuth Middleware" in traefik
     assert "nginx.ingress.kubernetes.io" not in traefik
+    assert "WARNING: proxy.trustedHostHeaders is query" in _notes(BASE, "ingress.className=traefik")
     unrouted = _notes(EXAMPLES / "istio" / "values.yaml")
     assert "route them yourself" in unrouted
     both = _notes(EXAMPLES / "envoy-gateway" / "values.yaml", "ingress.enabled=true")
@@ -443,6 +448,16 @@ def test_notes_tell_the_next_step() -> None:
     assert "one kind of gateway" in _notes(
         BASE, "httpRoute.enabled=true", "httpRoute.parentRefs[0].name=eg"
     )
+
+
+def test_notes_warn_against_x_original_url_behind_ingress_nginx() -> None:
+    """The auth-url always carries ?host=$host; a family that ignores it is named, and
+    x-original-url with the reason (the controller builds it from the client's Host)."""
+    legacy = _notes(BASE, "proxy.trustedHostHeaders=x-original-url")
+    assert '/authenticate?host=$host"' in legacy
+    assert "WARNING: proxy.trustedHostHeaders is x-original-url" in legacy
+    assert "set it to query" in legacy and "client's Host header" in legacy
+    assert "set it to query" in _notes(BASE, "proxy.trustedHostHeaders=host")
 
 
 def _schema_paths(node: dict[str, Any], prefix: str) -> list[str]:
@@ -487,6 +502,8 @@ def test_schema_follows_the_configuration_model() -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())["properties"]
     hosts = schema["proxy"]["properties"]["hosts"]["items"]["properties"]
     assert set(hosts) == _aliases(_field_type(_field_type(Config, "proxy"), "hosts"))
+    families = schema["proxy"]["properties"]["trustedHostHeaders"]["enum"]
+    assert families == ["", *typing.get_args(TrustedHostHeaders)]  # "": the chart derives it
     for section in ("tokens", "clients"):
         assert set(schema[section]["properties"]) == _aliases(_field_type(Config, section))
     documents = _field_type(_field_type(Config, "clients"), "metadata_documents")

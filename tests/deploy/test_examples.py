@@ -343,7 +343,10 @@ def test_ingress_nginx_annotations_match_the_tested_nginx(tmp_path: Path) -> Non
     auth = _nginx_location(conf, "= /_external-auth-Lw-Prefix")
     (target,) = [s for s in auth if s.startswith("set $target ")]
     auth_url = urlsplit(annotations[prefix + "auth-url"])
-    assert auth_url.path == urlsplit(target.split()[-1].rstrip(";")).path == AUTH_PATH
+    tested = urlsplit(target.split()[-1].rstrip(";"))
+    assert auth_url.path == tested.path == AUTH_PATH
+    # nginx's $host: the host it routed on, which trustedHostHeaders: query reads.
+    assert auth_url.query == tested.query == "host=$host"
     name, namespace, port = _service("ingress-nginx")
     assert auth_url.scheme == "http"
     assert auth_url.netloc == f"{name}.{namespace}.svc.cluster.local" + (
@@ -353,6 +356,23 @@ def test_ingress_nginx_annotations_match_the_tested_nginx(tmp_path: Path) -> Non
     copied = re.findall(r"proxy_set_header '([^']+)' \$authHeader\d+;", conf)
     assert annotations[prefix + "auth-response-headers"].split(",") == copied
     assert [h.lower() for h in copied] == IDENTITY
+
+
+def test_ingress_nginx_auth_urls_name_the_routed_host() -> None:
+    """Every auth-url to mcp-gatekeeper's Service in the examples carries ?host=$host (the old
+    one without it is unsafe: X-Original-URL repeats the client's Host header)."""
+    sources = [
+        EXAMPLES / "ingress-nginx" / "mcp-server.yaml",
+        EXAMPLES / "migrating-from-mcp-oauth2-proxy" / "README.md",
+        EXAMPLES / "dbhub" / "README.md",
+    ]
+    shown = [
+        url
+        for source in sources
+        for url in re.findall(r'auth-url: "(http://[^"]+)"', source.read_text())
+    ]
+    assert len(shown) == len(sources), shown
+    assert all(url.endswith("/authenticate?host=$host") for url in shown), shown
 
 
 def test_ingress_nginx_step_up_snippet_is_the_tested_one(tmp_path: Path) -> None:

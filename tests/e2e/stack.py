@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 
@@ -32,6 +33,7 @@ from tests.integration.harness import (
     Proc,
     run_gateway,
     start_proc,
+    trusted_host_headers,
 )
 from tests.integration.harness.ports import LOOPBACK
 from tests.integration.service import quiet_config, serving
@@ -126,6 +128,13 @@ def gatekeeper(config: Config, sock: socket.socket) -> Iterator[FastAPI]:
     """mcp-gatekeeper under a real uvicorn, in a thread, serving on an already bound socket."""
     app = create_app(config, generate_key=key_pool())
     with serving(quiet_config(app), sockets=[sock]):
+        # As a deployment's readiness gate would: tool calls wait until the scopes are learnt.
+        url = f"http://{LOOPBACK}:{sock.getsockname()[1]}/readyz"
+        deadline = time.monotonic() + READY_TIMEOUT
+        while httpx.get(url, trust_env=False).json().get("scopesWaiting") != []:
+            if time.monotonic() > deadline:
+                raise AssertionError("mcp-gatekeeper never learnt the notes server's scopes")
+            time.sleep(0.05)
         yield app
 
 
@@ -147,13 +156,14 @@ def custom_stack_config(
     *,
     tokens: Mapping[str, str] | None = None,
     host_settings: HostSettings | None = None,
+    notes_port: int | None = None,
 ) -> dict[str, Any]:
     """``stack_config`` plus extra settings for each host's ``proxy.hosts[]`` entry."""
     settings = host_settings or {}
     return {
         "proxy": {
             "hosts": [
-                {"host": f"{name}:{port}", "scopes": SCOPES, **settings.get(name, {})}
+                {"host": f"{name}:{port}", **host_entry(notes_port), **settings.get(name, {})}
                 for name in (HOST_A, HOST_B)
             ],
             "trustedHostHeaders": TRUSTED_HOST_HEADERS[gateway],
@@ -172,11 +182,20 @@ def custom_stack_config(
     }
 
 
+def host_entry(notes_port: int | None) -> dict[str, Any]:
+    """The notes scopes, and the notes server as the host's endpoint: discovery sees that it
+    holds 2026-07-28 requests to their Mcp-* headers, so those identify tools."""
+    entry: dict[str, Any] = {"scopes": SCOPES}
+    if notes_port is not None:
+        entry["endpoint"] = f"http://{LOOPBACK}:{notes_port}/mcp"
+    return entry
+
+
 def _gateway_in_front(
     stack: ExitStack, gateway: str, workdir: Path, options: GatewayOptions | None
-) -> tuple[socket.socket, Gateway]:
+) -> tuple[socket.socket, Gateway, int]:
     """The notes server and the gateway in front of it, with the socket mcp-gatekeeper will
-    serve on bound (not listening yet)."""
+    serve on bound (not listening yet), and the notes server's port."""
     sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
     sock.bind((LOOPBACK, 0))
     notes_port = stack.enter_context(notes_server(workdir))
@@ -190,7 +209,7 @@ def _gateway_in_front(
             options=options,
         )
     )
-    return sock, gw
+    return sock, gw, notes_port
 
 
 @contextmanager
@@ -200,13 +219,14 @@ def run_stack_without_idp(
     """The stack with the built-in demo login instead of the OpenID provider: for checks that
     never sign in (and start faster: no Node process)."""
     with ExitStack() as stack:
-        sock, gw = _gateway_in_front(stack, gateway, workdir, options)
+        sock, gw, notes_port = _gateway_in_front(stack, gateway, workdir, options)
         settings = {
             "proxy": {
                 "hosts": [
-                    {"host": f"{name}:{gw.port}", "scopes": SCOPES} for name in (HOST_A, HOST_B)
+                    {"host": f"{name}:{gw.port}", **host_entry(notes_port)}
+                    for name in (HOST_A, HOST_B)
                 ],
-                "trustedHostHeaders": TRUSTED_HOST_HEADERS[gateway],
+                "trustedHostHeaders": trusted_host_headers(gateway, options),
             },
             "server": {"host": LOOPBACK},
         }
@@ -234,12 +254,19 @@ def run_custom_stack(
     """``run_stack`` with the gateway's forward-auth ``options`` (body, ``Mcp-*`` headers) and
     extra ``host_settings`` for each host (``toolPolicy``, ``baseScopes``...)."""
     with ExitStack() as stack:
-        sock, gw = _gateway_in_front(stack, gateway, workdir, options)
+        sock, gw, notes_port = _gateway_in_front(stack, gateway, workdir, options)
         callbacks = [f"http://{name}:{gw.port}/callback" for name in (HOST_A, HOST_B)]
         idp = stack.enter_context(oidc_provider(workdir, callbacks))
         settings = custom_stack_config(
-            gateway, gw.port, idp, ca_file, tokens=tokens, host_settings=host_settings
+            gateway,
+            gw.port,
+            idp,
+            ca_file,
+            tokens=tokens,
+            host_settings=host_settings,
+            notes_port=notes_port,
         )
+        settings["proxy"]["trustedHostHeaders"] = trusted_host_headers(gateway, options)
         config = Config.model_validate(settings)
         app = stack.enter_context(gatekeeper(config, sock))
         yield Stack(gw, idp, app)

@@ -3,6 +3,7 @@ and the usual wiring mistakes are named, each with its fix."""
 
 from __future__ import annotations
 
+import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,14 +12,17 @@ import pytest
 from fastapi import FastAPI
 
 from mcp_gatekeeper.cli import main
+from mcp_gatekeeper.probe.resource import INITIALIZE, REQUEST_HEADERS
 from tests.e2e.stack import HOST_A, HOST_B, notes_server, run_stack_without_idp
 from tests.integration.harness import GATEWAY_NAMES, Gateway, GatewayOptions
+from tests.integration.harness.ports import LOOPBACK
 from tests.support import mint
 
 pytestmark = pytest.mark.gateway
 
 CHECKS = [
-    "challenge", "browser clients", "host headers", "invalid token", "resource metadata",
+    "challenge", "browser clients", "host headers", "invalid token", "routed host",
+    "resource metadata",
     "well-known fallback", "server metadata", "jwks", "token endpoint", "registration endpoint",
     "authorization endpoint", "cors",
 ]  # fmt: skip
@@ -62,10 +66,14 @@ def test_tokens_are_checked_for_the_url_they_were_issued_for(
     deployment: tuple[Gateway, FastAPI], capsys: pytest.CaptureFixture[str]
 ) -> None:
     gateway, app = deployment
-    mine = mint(app, f"{HOST_A}:{gateway.port}", scopes=("notes:read",))
+    mine = mint(app, f"{HOST_A}:{gateway.port}", scopes=("notes:read", "notes:write"))
+    read_only = mint(app, f"{HOST_A}:{gateway.port}", scopes=("notes:read",))
     other = mint(app, f"{HOST_B}:{gateway.port}", scopes=("notes:read",))
     code, report = probe(capsys, mcp_url(gateway), "--token", mine)
     assert code == 0 and outcomes(report)["token"] == "pass", report
+    # No gateway here shows an initialize's tool: a read-only token is accepted with a warning.
+    code, report = probe(capsys, mcp_url(gateway), "--token", read_only)
+    assert code == 0 and outcomes(report)["token"] == "warn", report
     code, report = probe(capsys, mcp_url(gateway), "--token", other)
     assert code == 1 and outcomes(report)["token"] == "fail", report
 
@@ -94,6 +102,62 @@ def test_a_gateway_passing_client_host_headers_is_caught(
     found = outcomes(report)
     assert code == 1 and found["host headers"] == "fail", report
     assert {name for name, outcome in found.items() if outcome != "pass"} == {"host headers"}
+
+
+#: A token that may call every tool: an initialize is let through whatever the tool policy.
+EVERY_SCOPE = ("notes:read", "notes:write")
+
+
+def absolute_form(gateway: Gateway, routed: str, host_header: str, token: str) -> int:
+    """The status of ``POST http://<routed>/mcp`` (absolute-form) with another ``Host``."""
+    connection = http.client.HTTPConnection(LOOPBACK, gateway.port, timeout=10)
+    body = json.dumps(INITIALIZE).encode()
+    try:
+        connection.putrequest("POST", f"http://{routed}:{gateway.port}/mcp", skip_host=True)
+        connection.putheader("Host", f"{host_header}:{gateway.port}")
+        for name, value in {**REQUEST_HEADERS, "authorization": f"Bearer {token}"}.items():
+            connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def test_a_token_opens_only_the_host_the_gateway_routed_on(
+    deployment: tuple[Gateway, FastAPI],
+) -> None:
+    """A's token in a request the gateway routes to B (the request line) while the Host header
+    says A: refused through every gateway as the examples wire it."""
+    gateway, app = deployment
+    token = mint(app, f"{HOST_A}:{gateway.port}", scopes=EVERY_SCOPE)
+    assert absolute_form(gateway, HOST_A, HOST_A, token) == 200  # the token is good at A
+    assert absolute_form(gateway, HOST_B, HOST_A, token) == 401
+
+
+def test_the_old_ingress_nginx_wiring_is_caught(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """auth-url without ?host=$host, the service on X-Original-URL (which the controller builds
+    from the Host header): every other check passes, and A's token opens B's MCP server with an
+    absolute-form request; the routed-host check fails and names the fix."""
+    options = GatewayOptions(legacy_ingress_nginx_host=True)
+    with run_stack_without_idp("ingress-nginx", tmp_path, options) as (gateway, app):
+        code, report = probe(capsys, mcp_url(gateway))
+        token = mint(app, f"{HOST_A}:{gateway.port}", scopes=EVERY_SCOPE)
+        assert absolute_form(gateway, HOST_B, HOST_A, token) == 200  # the hole itself
+    found = outcomes(report)
+    assert code == 1 and found["routed host"] == "fail", report
+    assert {name for name, outcome in found.items() if outcome != "pass"} == {"routed host"}
+    checks = report["checks"]
+    assert isinstance(checks, list)
+    (check,) = [check for check in checks if check["name"] == "routed host"]
+    assert "with Host: mcp-gatekeeper-probe.invalid: 403" in check["detail"]
+    assert "the host checked was the Host header's" in check["detail"]
+    assert "/authenticate?host=$host" in check["hint"]
+    assert "proxy.trustedHostHeaders: query" in check["hint"]
 
 
 def test_unrouted_authorization_server_paths_are_named(

@@ -224,35 +224,37 @@ async def post(
     raise AssertionError("unreachable")
 
 
-def read_token(stack: Stack, host: str) -> str:
-    return mint(stack.app, f"{host}:{stack.gateway.port}", scopes=(READ,), now=time.time())
+def read_token(stack: Stack, host: str, scopes: tuple[str, ...] = (READ,)) -> str:
+    return mint(stack.app, f"{host}:{stack.gateway.port}", scopes=scopes, now=time.time())
 
 
-async def test_strict_host_refuses_a_client_that_hides_its_tool_when_no_body_is_forwarded(
+async def test_a_client_that_hides_its_tool_cannot_write_with_a_read_token_without_a_body(
     stacks: dict[str, Stack],
 ) -> None:
-    """Traefik sends no body: a POST without Mcp-* is 403 on the strict host, passes on enforce."""
+    """Traefik sends no body and a legacy client no Mcp-*: a read-only token never gets a POST
+    through (it could be the write). Enforce steps it up to every scope, saying why; a token
+    with every scope passes, writes included; strict refuses the hidden POST outright."""
     stack = stacks["traefik"]
+    url_a, url_b = stack.mcp_url(HOST_A), stack.mcp_url(HOST_B)
+    full = read_token(stack, HOST_A, (READ, WRITE))
     async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
-        strict = await post(
-            http, stack.mcp_url(HOST_B), INITIALIZE, legacy_headers(read_token(stack, HOST_B))
-        )
-        token_a = read_token(stack, HOST_A)
-        enforce = await post(http, stack.mcp_url(HOST_A), INITIALIZE, legacy_headers(token_a))
-        session_id = enforce.headers.get("mcp-session-id")
-        # On an enforce host the tool of a hidden call is unknown, so the host decision stands:
-        # even a write with a read-only token gets through. That is what strict is for.
-        hidden_write = await post(
-            http, stack.mcp_url(HOST_A), ADD_NOTE, legacy_headers(token_a, session_id)
-        )
+        strict = await post(http, url_b, INITIALIZE, legacy_headers(read_token(stack, HOST_B)))
+        stepped = await post(http, url_a, INITIALIZE, legacy_headers(read_token(stack, HOST_A)))
+        allowed = await post(http, url_a, INITIALIZE, legacy_headers(full))
+        session_id = allowed.headers.get("mcp-session-id")
+        hidden_write = await post(http, url_a, ADD_NOTE, legacy_headers(full, session_id))
     assert strict.status_code == 403, strict.text
     assert strict.json()["error"] == "forbidden"
     assert "Mcp-Method/Mcp-Name" in strict.json()["error_description"]
     assert "www-authenticate" not in strict.headers
-    assert enforce.status_code == 200, enforce.text
-    assert "notes" in enforce.text and session_id
-    assert hidden_write.status_code == 200, hidden_write.text
-    assert "saved 'hidden'" in hidden_write.text
+    assert stepped.status_code == 403, stepped.text
+    prm = f"{stack.origin(HOST_A)}/.well-known/oauth-protected-resource/mcp"
+    assert stepped.headers.get_list("www-authenticate") == [
+        f'Bearer error="insufficient_scope", resource_metadata="{prm}", scope="{READ} {WRITE}"'
+    ]
+    assert "cannot be checked" in stepped.json()["error_description"]
+    assert allowed.status_code == 200 and session_id, allowed.text
+    assert hidden_write.status_code == 200 and "saved 'hidden'" in hidden_write.text
 
 
 @pytest.mark.parametrize("variant", ["envoy-body", "traefik-body"])

@@ -132,7 +132,7 @@ def test_no_token_gets_401_with_resource_metadata(stack: Stack) -> None:
     assert resp.headers.get_list("WWW-Authenticate") == [CHALLENGE]
     # What the service sees differs per gateway; the real service must accept all of these.
     expected = {
-        "ingress-nginx": Seen("GET", "/authenticate", "127.0.0.1"),
+        "ingress-nginx": Seen("GET", f"/authenticate?host={HOST}", "127.0.0.1"),
         "envoy": Seen("POST", "/authenticate/mcp?session=abc", HOST),
         "traefik": Seen("GET", "/authenticate", f"127.0.0.1:{stack.auth_port}"),
         "caddy": Seen("GET", "/authenticate", HOST),
@@ -236,7 +236,7 @@ def test_paths_near_the_service_paths_need_a_token(stack: Stack, path: str) -> N
     stack.seen.clear()
     resp = stack.client.get(path, headers={"Host": HOST})
     assert resp.status_code == 401, resp.text
-    assert [s.path.split("/")[1] for s in stack.seen] == ["authenticate"]
+    assert [s.path.split("?")[0].split("/")[1] for s in stack.seen] == ["authenticate"]
 
 
 def test_auth_connection_is_kept_alive(stack: Stack) -> None:

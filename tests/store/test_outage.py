@@ -126,7 +126,7 @@ async def test_everything_recovers_by_itself_when_redis_returns(
         if ready.json()["status"] == "ready":
             break
         await asyncio.sleep(0.1)
-    assert ready.json() == {"status": "ready", "store": "ok"}
+    assert ready.json() == {"status": "ready", "store": "ok", "scopesWaiting": []}
 
 
 async def test_a_revocation_on_one_replica_is_enforced_by_the_other(

@@ -72,7 +72,7 @@ app.kubernetes.io/part-of: mcp-gatekeeper
 {{/* The header family that names the MCP host on the gateway's auth request. */}}
 {{- define "mcp-gatekeeper.trustedHostHeaders" -}}
 {{- if .Values.proxy.trustedHostHeaders -}}{{ .Values.proxy.trustedHostHeaders }}
-{{- else if .Values.ingress.enabled -}}x-original-url
+{{- else if .Values.ingress.enabled -}}query
 {{- else -}}host
 {{- end -}}
 {{- end -}}

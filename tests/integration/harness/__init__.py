@@ -9,6 +9,7 @@ from .gateways import (
     Gateway,
     GatewayError,
     run_gateway,
+    trusted_host_headers,
 )
 from .ports import free_port, wait_for_port
 from .processes import Proc, start_proc
@@ -28,5 +29,6 @@ __all__ = [
     "free_port",
     "run_gateway",
     "start_proc",
+    "trusted_host_headers",
     "wait_for_port",
 ]

@@ -34,11 +34,20 @@ IDENTITY_HEADERS = (
 GATEWAY_NAMES: tuple[str, ...] = ("ingress-nginx", "envoy", "traefik", "caddy")
 #: which `proxy.trustedHostHeaders` family the service must use behind each gateway
 TRUSTED_HOST_HEADERS: dict[str, str] = {
-    "ingress-nginx": "x-original-url",
+    "ingress-nginx": "query",
     "envoy": "host",
     "traefik": "x-forwarded",
     "caddy": "x-forwarded",
 }
+
+
+def trusted_host_headers(gateway: str, options: GatewayOptions | None = None) -> str:
+    """The family for ``gateway`` deployed with ``options`` (the old ingress-nginx wiring reads
+    X-Original-URL)."""
+    if options is not None and options.legacy_ingress_nginx_host:
+        return "x-original-url"
+    return TRUSTED_HOST_HEADERS[gateway]
+
 
 #: Gateways whose forward-auth request can carry the client's body (GatewayOptions.forward_body).
 BODY_FORWARDING_GATEWAYS: tuple[str, ...] = ("envoy", "traefik")
@@ -219,6 +228,8 @@ def run_gateway(
         name != "traefik"
     ):
         raise ValueError("the wiring mistakes are made with Traefik only")
+    if options.legacy_ingress_nginx_host and name != "ingress-nginx":
+        raise ValueError("the old auth-url wiring is ingress-nginx's")
     if not hosts or any(":" in h or "/" in h for h in hosts):
         raise ValueError(f"hosts must be bare host names without port: {hosts!r}")
     for _attempt in range(_PORT_ATTEMPTS):

@@ -11,13 +11,17 @@ from .configs import AUTH_PATH, SERVICE_PATHS, GatewaySpec
 from .ports import LOOPBACK
 
 # What ingress-nginx's nginx.tmpl renders for
-#   nginx.ingress.kubernetes.io/auth-url: http://127.0.0.1:<auth>/authenticate
+#   nginx.ingress.kubernetes.io/auth-url: http://127.0.0.1:<auth>/authenticate?host=$host
 #   nginx.ingress.kubernetes.io/auth-response-headers: <identity headers>
 # with auth-keepalive unset (its Lua keep-alive path drops WWW-Authenticate on 401/403).
 # Deviation: the auth location targets an `upstream` block with keepalive, as the template
 # does for auth-keepalive > 0, to keep test connections cheap; the HTTP contract is the same.
 _NGINX_AUTH_LOCATION = "/_external-auth-Lw-Prefix"  # "/_external-auth-" + b64url("/") + pathType
 HEADERS_MORE_MODULE = "/usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so"
+#: The auth-url's query: nginx's $host, the host the request was routed on (the request line's
+#: host first, then the Host header; lower-case, no port). The controller copies the annotation
+#: into `set $target`, where nginx expands the variable.
+AUTH_QUERY = "?host=$host"
 #: The CORS annotations of examples/ingress-nginx/mcp-server.yaml (test_examples.py holds them
 #: equal), so browser clients can read the 401 challenge and preflights never reach the auth.
 CORS_ANNOTATIONS = {
@@ -83,6 +87,7 @@ _NGINX_PROXY_COMMON = """\
 
 
 def _nginx_server(spec: GatewaySpec, host: str) -> str:
+    query = "" if spec.options.legacy_ingress_nginx_host else AUTH_QUERY
     identity = "".join(
         f"            auth_request_set $authHeader{i} "
         f"$upstream_http_{name.lower().replace('-', '_')};\n"
@@ -125,7 +130,7 @@ def _nginx_server(spec: GatewaySpec, host: str) -> str:
             # Any proxy_set_header here drops the inherited ones, so Connection is repeated.
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            set $target http://gatekeeper_auth{AUTH_PATH};
+            set $target http://gatekeeper_auth{AUTH_PATH}{query};
             proxy_pass $target;
         }}
 

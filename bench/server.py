@@ -38,6 +38,7 @@ import uvicorn
 from jwt.api_jws import PyJWS
 
 from mcp_gatekeeper.config import Config
+from mcp_gatekeeper.forward_auth import tool_calls
 from mcp_gatekeeper.main import create_app
 from mcp_gatekeeper.ops.logging import configure_logging
 from mcp_gatekeeper.state import AppState
@@ -230,7 +231,14 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=0, help="distinct tokens for the miss path")
     parser.add_argument("--pool-file", help="where to write the pool, one token per line")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    parser.add_argument(
+        "--plain-json",
+        action="store_true",
+        help="read forwarded bodies with plain json.loads (the reader before the strict one)",
+    )
     args = parser.parse_args()
+    if args.plain_json:
+        tool_calls.parse_strict_json = json.loads  # type: ignore[assignment]
 
     config = build_config(args.cache_size, args.log_level)
     configure_logging(config.server.log_level)

@@ -140,7 +140,10 @@ def parse_strict_json(body: bytes) -> Any:
         raise
     except (ValueError, RecursionError):
         raise UnreadableToolCall("the body is not JSON") from None
-    _check_depth(value)
+    # Walk only a body that could nest too deep or hide a lone surrogate (only a \u escape
+    # can: the strict UTF-8 decoding refused any other): the common call skips the walk.
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH or b"\\u" in body:
+        _check_depth(value)
     return value
 
 
@@ -149,7 +152,12 @@ def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     members = dict(pairs)
     if len(members) != len(pairs):
         raise UnreadableToolCall("the body repeats a member name")
-    if len({_fold(name) for name in members}) != len(members):
+    if len(members) < 2:
+        return members
+    names = "\0".join(members)
+    # ASCII names fold as lower() does; anything else goes through full Unicode folding.
+    folded = names.lower() if names.isascii() else _fold(names)
+    if len(set(folded.split("\0"))) != len(members):
         raise UnreadableToolCall("the body has member names that differ only in case")
     return members
 

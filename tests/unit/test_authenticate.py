@@ -332,3 +332,34 @@ async def test_decisions_are_counted_per_host_and_result(
     )
     assert 'mcp_gatekeeper_auth_decisions_total{host="unknown",result="unknown_host"} 2.0' in text
     assert 'route="/authenticate"' in text
+
+
+async def test_a_list_in_x_original_url_is_refused() -> None:
+    """One URL names the host; a list (which one would a parser pick?) names none."""
+    async with running(make_config(trustedHostHeaders="x-original-url")) as (app, client):
+        token = mint(app, "a.example.test")
+        listed = "https://a.example.test/mcp, https://b.example.test/mcp"
+        response = await client.get(
+            "/authenticate",
+            headers={"x-original-url": listed, "authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 403
+
+
+async def test_query_family_reads_the_routed_host_raw_and_alone() -> None:
+    """``auth-url: …/authenticate?host=$host``: exactly one raw host name, port aside; encoded,
+    repeated or missing values (and the client's Host or X-Original-URL) decide nothing."""
+    async with running(make_config(trustedHostHeaders="query")) as (app, client):
+        token = mint(app, "a.example.test")
+        auth = {"authorization": f"Bearer {token}", "x-original-url": "https://b.example.test/"}
+
+        async def ask(query: str) -> int:
+            response = await client.get(f"/authenticate?{query}", headers=auth)
+            return response.status_code
+
+        assert await ask("host=a.example.test") == 200
+        assert await ask("host=b.example.test") == 401  # a's token on b
+        assert await ask("host=%61.example.test") == 403  # never percent-decoded
+        assert await ask("host=a.example.test&host=b.example.test") == 403
+        assert await ask("host=a.example.test:8443") == 403  # nginx's $host has no port
+        assert await ask("") == 403

@@ -504,6 +504,9 @@ def test_schema_follows_the_configuration_model() -> None:
     assert set(hosts) == _aliases(_field_type(_field_type(Config, "proxy"), "hosts"))
     families = schema["proxy"]["properties"]["trustedHostHeaders"]["enum"]
     assert families == ["", *typing.get_args(TrustedHostHeaders)]  # "": the chart derives it
+    host_model = _field_type(_field_type(Config, "proxy"), "hosts")
+    policy = typing.get_args(host_model.model_fields["tool_policy"].annotation)
+    assert hosts["toolPolicy"]["enum"] == list(policy)
     for section in ("tokens", "clients"):
         assert set(schema[section]["properties"]) == _aliases(_field_type(Config, section))
     documents = _field_type(_field_type(Config, "clients"), "metadata_documents")

@@ -231,10 +231,14 @@ class Authenticator:
 async def _read_body(receive: Receive) -> bytes:
     """The forwarded request body; kept only until it is past the inspection limit (then it is
     refused as too large, so the rest is drained, not kept)."""
+    first = await receive()
+    if first["type"] == "http.request" and not first.get("more_body", False):
+        body: bytes = first.get("body", b"")
+        return body  # the usual case: the gateway sends the body in one piece
     chunks: list[bytes] = []
     size = 0
+    message = first
     while True:
-        message = await receive()
         if message["type"] != "http.request":
             break
         chunk = message.get("body", b"")
@@ -245,6 +249,7 @@ async def _read_body(receive: Receive) -> bytes:
         size += len(chunk)
         if not message.get("more_body", False):
             break
+        message = await receive()
     return b"".join(chunks)
 
 

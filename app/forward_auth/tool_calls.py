@@ -32,6 +32,9 @@ _SENTINEL = re.compile(r"=\?base64\?(?P<payload>.*)\?=", re.DOTALL)
 #: them; a near miss ("Method", "NAME") is what a case-insensitive decoder would take instead.
 _MESSAGE_MEMBERS = frozenset({"jsonrpc", "id", "method", "params", "result", "error"})
 _PARAMS_MEMBERS = frozenset({"name", "arguments", "_meta", "cursor", "uri"})
+#: Bounded: a client sending ever new member names only makes us fold them each time.
+MAX_REMEMBERED_SHAPES = 4096
+_DISTINCT_NAMES: set[tuple[str, ...]] = set()
 
 
 class UnreadableToolCall(Exception):
@@ -123,8 +126,8 @@ def combine(headers: ToolCalls | None, body: ToolCalls | None) -> ToolCalls | No
 
 
 def _exact_members(message: dict[str, Any], names: frozenset[str]) -> None:
-    for member in message:
-        if member not in names and member.casefold() in names:
+    for member in message.keys() - names:
+        if member.casefold() in names:
             raise UnreadableToolCall(f"the body has a member {member!r} that is not the protocol's")
 
 
@@ -150,15 +153,25 @@ def parse_strict_json(body: bytes) -> Any:
 def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """An object whose member names stay distinct under every parser's matching."""
     members = dict(pairs)
-    if len(members) != len(pairs):
+    count = len(pairs)
+    if len(members) != count:
         raise UnreadableToolCall("the body repeats a member name")
-    if len(members) < 2:
-        return members
-    names = "\0".join(members)
-    # ASCII names fold as lower() does; anything else goes through full Unicode folding.
-    folded = names.lower() if names.isascii() else _fold(names)
-    if len(set(folded.split("\0"))) != len(members):
-        raise UnreadableToolCall("the body has member names that differ only in case")
+    if count > 1:
+        # Clients send the same few shapes again and again: a set of names already found
+        # distinct under folding is not folded again.
+        names_key = tuple(members)
+        if names_key in _DISTINCT_NAMES:
+            return members
+        names = "\0".join(members)
+        lowered = names.lower()
+        # Distinct lower-case ASCII names cannot fold together; others are folded and compared
+        # (ASCII as lower() does, anything else by full Unicode folding).
+        if lowered != names or not names.isascii():
+            folded = lowered if names.isascii() else _fold(names)
+            if len(set(folded.split("\0"))) != count:
+                raise UnreadableToolCall("the body has member names that differ only in case")
+        if len(_DISTINCT_NAMES) < MAX_REMEMBERED_SHAPES:
+            _DISTINCT_NAMES.add(names_key)
     return members
 
 

@@ -96,6 +96,10 @@ class HostRegistry:
         found = self._hosts.get(host)
         if found is not None:
             return found
+        if host.endswith("."):
+            # Envoy routes "a.example." to another virtual host (or none) by default: the
+            # tokens of a.example must not be good there.
+            return None
         normal = normalise_host(host)
         return self._hosts.get(normal) if normal else None
 

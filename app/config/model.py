@@ -204,7 +204,7 @@ class ProxyConfig(StrictModel):
 
     @model_validator(mode="after")
     def _query_names_hostnames(self) -> ProxyConfig:
-        # ``?host=$host`` carries nginx's $host, which has no port: hosts must differ without.
+        # ``?host=$host&end=1`` carries nginx's $host, which has no port: hosts must differ without.
         if self.trusted_host_headers == "query":
             require_unique(
                 "with trustedHostHeaders: query, hosts must differ in more than their port",

@@ -99,17 +99,27 @@ class McpWireClient:
         return isinstance(versions, list) and MODERN_VERSION in versions
 
     async def _refuses_mismatch(self, url: str, auth: dict[str, str]) -> bool:
-        """Call a tool that does not exist, naming another one in ``Mcp-Name``: a server that
-        compares headers with the body answers HEADER_MISMATCH; one that does not runs nothing."""
-        nonce = secrets.token_hex(8)
+        """Call a tool that does not exist, naming it in ``Mcp-Name`` in another case: a server
+        that compares headers with the body exactly answers HEADER_MISMATCH; one that does not
+        runs nothing. The same call with matching headers must not get that answer (so it came
+        from the comparison, not from something else about the call)."""
+        name = f"mcp-gatekeeper-check-{secrets.token_hex(8)}"
+        return await self._header_check(url, auth, name, name.upper()) and not (
+            await self._header_check(url, auth, name, name)
+        )
+
+    async def _header_check(
+        self, url: str, auth: dict[str, str], name: str, header_name: str
+    ) -> bool:
+        """Whether a tools/call of ``name`` with ``Mcp-Name: header_name`` gets HEADER_MISMATCH."""
         request_id = next(self._ids)
         body = {
             "jsonrpc": "2.0",
             "id": request_id,
             "method": "tools/call",
-            "params": self._envelope() | {"name": f"mcp-gatekeeper-check-{nonce}-body"},
+            "params": self._envelope() | {"name": name},
         }
-        headers = self._modern(auth, "tools/call") | {"Mcp-Name": f"mcp-gatekeeper-check-{nonce}"}
+        headers = self._modern(auth, "tools/call") | {"Mcp-Name": header_name}
         try:
             async with self._post(url, body, headers) as response:
                 if response.status_code == 401:

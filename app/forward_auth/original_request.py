@@ -7,8 +7,8 @@ gateway; any other header is client-controlled. A trusted value that appears twi
 holds a list, is treated as absent: fail closed.
 
 ``query`` is the one family that is not a header: ingress-nginx's ``auth-url`` may name nginx
-variables, and ``?host=$host`` carries the host nginx *routed on* (the request line's host for an
-absolute-form request), where its ``X-Original-URL`` repeats the client's ``Host`` header.
+variables, and ``?host=$host&end=1`` carries the host nginx *routed on* (the request line's
+host for an absolute-form request), where its ``X-Original-URL`` repeats the client's ``Host``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from ..config.model import TrustedHostHeaders
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 #: ``X-Original-URL`` as ingress-nginx writes it: one absolute http(s) URL, nothing around it.
 _ORIGINAL_URL = re.compile(r"https?://([^/?#\s,]+)[^\s,]*", re.ASCII)
-#: What nginx's $host can be for a configured host: a lower-case name or address literal.
-_RAW_HOST = re.compile(rb"[a-z0-9.\-]+|\[[0-9a-f:.]+\]")
+#: ``auth-url: …/authenticate?host=$host&end=1``, with $host a lower-case name or address.
+_ROUTED_HOST_QUERY = re.compile(rb"host=([a-z0-9.\-]+|\[[0-9a-f:.]+\])&end=1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +115,12 @@ class OriginalRequestReader:
                 has_body = True
         stated = [value.decode("latin-1").strip().upper() for value in stated_methods]
         candidates = {method.upper(), *stated}
-        if self._family != "host" and len(stated) == 1:
-            method = stated[0]
-        elif self._family != "host" and stated:
-            method = ""  # repeated: no preflight, and it may call tools (below)
+        if self._family != "host":
+            # The auth request's own method is the gateway's (nginx and Traefik ask with GET):
+            # without exactly one stated method the original is unknown, so no preflight, and
+            # it may call tools.
+            method = stated[0] if len(stated) == 1 else ""
+            candidates = set(stated) if len(stated) == 1 else {""}
         host = self._host(query_string) if self._family == "query" else self._host_of(host_values)
         return OriginalRequest(
             host=host,
@@ -146,10 +148,8 @@ class OriginalRequestReader:
 
     @staticmethod
     def _host(query_string: bytes) -> str | None:
-        # Raw, never percent-decoded: nginx writes $host as it is, so "%61.example" is what a
-        # client sent to a wildcard or catch-all server, not "a.example".
-        fields = [field.partition(b"=") for field in query_string.split(b"&")]
-        hosts = [value for key, _, value in fields if key == b"host"]
-        if len(hosts) != 1 or not _RAW_HOST.fullmatch(hosts[0]):
-            return None
-        return hosts[0].decode("ascii")
+        # Exactly "host=<name>&end=1", raw: nginx writes $host as it is, and a client whose Host
+        # reached a wildcard or catch-all server may have put "%61", "&host=…" or "#" in it.
+        # The "&end=1" after it shows nothing was added or cut off (a "#" ends the query).
+        match = _ROUTED_HOST_QUERY.fullmatch(query_string)
+        return match.group(1).decode("ascii") if match else None

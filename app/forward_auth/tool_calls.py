@@ -75,11 +75,17 @@ def from_headers(method: str | None, name: str | None) -> ToolCalls | None:
         raise UnreadableToolCall("Mcp-Method is empty or repeated")
     if name == "":
         raise UnreadableToolCall("Mcp-Name is empty or repeated")
+    # A comma is a header list a proxy joined (Envoy does): which copy a server reads is
+    # anyone's guess. No method, tool name or base64 value contains one.
+    if "," in (method or "") or "," in (name or ""):
+        raise UnreadableToolCall("an Mcp-* header holds a list")
     if method is None:
         if name is not None:
             raise UnreadableToolCall("Mcp-Name without Mcp-Method")
         return None
     method = decode_header_value(method)
+    if method != TOOLS_CALL and method.casefold() == TOOLS_CALL:
+        raise UnreadableToolCall("Mcp-Method is tools/call in another case")
     if method == TOOLS_CALL:
         if name is None:
             raise UnreadableToolCall("tools/call without Mcp-Name")
@@ -162,14 +168,8 @@ def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         names_key = tuple(members)
         if names_key in _DISTINCT_NAMES:
             return members
-        names = "\0".join(members)
-        lowered = names.lower()
-        # Distinct lower-case ASCII names cannot fold together; others are folded and compared
-        # (ASCII as lower() does, anything else by full Unicode folding).
-        if lowered != names or not names.isascii():
-            folded = lowered if names.isascii() else _fold(names)
-            if len(set(folded.split("\0"))) != count:
-                raise UnreadableToolCall("the body has member names that differ only in case")
+        if len({_fold(name) for name in members}) != count:
+            raise UnreadableToolCall("the body has member names that differ only in case")
         if len(_DISTINCT_NAMES) < MAX_REMEMBERED_SHAPES:
             _DISTINCT_NAMES.add(names_key)
     return members

@@ -30,8 +30,8 @@ FIX = (
     "the auth request names the client's Host header, not the host the gateway routed on, so a "
     "token for one MCP host opens another host's MCP server. ingress-nginx: "
     "`nginx.ingress.kubernetes.io/auth-url: http://<mcp-gatekeeper service>/authenticate"
-    "?host=$host` with `proxy.trustedHostHeaders: query` (X-Original-URL is built from the Host "
-    "header; README: trusted host headers)"
+    "?host=$host&end=1` with `proxy.trustedHostHeaders: query` (X-Original-URL is built from "
+    "the Host header; README: trusted host headers)"
 )
 
 

@@ -428,7 +428,7 @@ def test_notes_tell_the_next_step() -> None:
     nginx = _notes(BASE)
     assert (
         'nginx.ingress.kubernetes.io/auth-url: "http://mcp-gatekeeper.mcp-gatekeeper.svc.'
-        'cluster.local/authenticate?host=$host"' in nginx
+        'cluster.local/authenticate?host=$host&end=1"' in nginx
     )
     assert "auth-response-headers" in nginx and "enable-cors" in nginx
     assert "It reads the MCP host from: query" in nginx and "WARNING" not in nginx
@@ -451,10 +451,10 @@ def test_notes_tell_the_next_step() -> None:
 
 
 def test_notes_warn_against_x_original_url_behind_ingress_nginx() -> None:
-    """The auth-url always carries ?host=$host; a family that ignores it is named, and
+    """The auth-url always carries ?host=$host&end=1; a family that ignores it is named, and
     x-original-url with the reason (the controller builds it from the client's Host)."""
     legacy = _notes(BASE, "proxy.trustedHostHeaders=x-original-url")
-    assert '/authenticate?host=$host"' in legacy
+    assert '/authenticate?host=$host&end=1"' in legacy
     assert "WARNING: proxy.trustedHostHeaders is x-original-url" in legacy
     assert "set it to query" in legacy and "client's Host header" in legacy
     assert "set it to query" in _notes(BASE, "proxy.trustedHostHeaders=host")

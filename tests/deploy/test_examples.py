@@ -346,7 +346,7 @@ def test_ingress_nginx_annotations_match_the_tested_nginx(tmp_path: Path) -> Non
     tested = urlsplit(target.split()[-1].rstrip(";"))
     assert auth_url.path == tested.path == AUTH_PATH
     # nginx's $host: the host it routed on, which trustedHostHeaders: query reads.
-    assert auth_url.query == tested.query == "host=$host"
+    assert auth_url.query == tested.query == "host=$host&end=1"
     name, namespace, port = _service("ingress-nginx")
     assert auth_url.scheme == "http"
     assert auth_url.netloc == f"{name}.{namespace}.svc.cluster.local" + (
@@ -359,7 +359,7 @@ def test_ingress_nginx_annotations_match_the_tested_nginx(tmp_path: Path) -> Non
 
 
 def test_ingress_nginx_auth_urls_name_the_routed_host() -> None:
-    """Every auth-url to mcp-gatekeeper's Service in the examples carries ?host=$host (the old
+    """Every auth-url to mcp-gatekeeper's Service in the examples carries ?host=$host&end=1 (the old
     one without it is unsafe: X-Original-URL repeats the client's Host header)."""
     sources = [
         EXAMPLES / "ingress-nginx" / "mcp-server.yaml",
@@ -372,7 +372,7 @@ def test_ingress_nginx_auth_urls_name_the_routed_host() -> None:
         for url in re.findall(r'auth-url: "(http://[^"]+)"', source.read_text())
     ]
     assert len(shown) == len(sources), shown
-    assert all(url.endswith("/authenticate?host=$host") for url in shown), shown
+    assert all(url.endswith("/authenticate?host=$host&end=1") for url in shown), shown
 
 
 def test_ingress_nginx_step_up_snippet_is_the_tested_one(tmp_path: Path) -> None:

@@ -140,9 +140,9 @@ def test_a_token_opens_only_the_host_the_gateway_routed_on(
 def test_the_old_ingress_nginx_wiring_is_caught(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """auth-url without ?host=$host, the service on X-Original-URL (which the controller builds
-    from the Host header): every other check passes, and A's token opens B's MCP server with an
-    absolute-form request; the routed-host check fails and names the fix."""
+    """auth-url without ?host=$host&end=1, the service on X-Original-URL (which the controller
+    builds from the Host header): every other check passes, and A's token opens B's MCP server
+    with an absolute-form request; the routed-host check fails and names the fix."""
     options = GatewayOptions(legacy_ingress_nginx_host=True)
     with run_stack_without_idp("ingress-nginx", tmp_path, options) as (gateway, app):
         code, report = probe(capsys, mcp_url(gateway))
@@ -156,7 +156,7 @@ def test_the_old_ingress_nginx_wiring_is_caught(
     (check,) = [check for check in checks if check["name"] == "routed host"]
     assert "with Host: mcp-gatekeeper-probe.invalid: 403" in check["detail"]
     assert "the host checked was the Host header's" in check["detail"]
-    assert "/authenticate?host=$host" in check["hint"]
+    assert "/authenticate?host=$host&end=1" in check["hint"]
     assert "proxy.trustedHostHeaders: query" in check["hint"]
 
 

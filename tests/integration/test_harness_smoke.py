@@ -132,7 +132,7 @@ def test_no_token_gets_401_with_resource_metadata(stack: Stack) -> None:
     assert resp.headers.get_list("WWW-Authenticate") == [CHALLENGE]
     # What the service sees differs per gateway; the real service must accept all of these.
     expected = {
-        "ingress-nginx": Seen("GET", f"/authenticate?host={HOST}", "127.0.0.1"),
+        "ingress-nginx": Seen("GET", f"/authenticate?host={HOST}&end=1", "127.0.0.1"),
         "envoy": Seen("POST", "/authenticate/mcp?session=abc", HOST),
         "traefik": Seen("GET", "/authenticate", f"127.0.0.1:{stack.auth_port}"),
         "caddy": Seen("GET", "/authenticate", HOST),

@@ -347,8 +347,10 @@ async def test_a_list_in_x_original_url_is_refused() -> None:
 
 
 async def test_query_family_reads_the_routed_host_raw_and_alone() -> None:
-    """``auth-url: …/authenticate?host=$host``: exactly one raw host name, port aside; encoded,
-    repeated or missing values (and the client's Host or X-Original-URL) decide nothing."""
+    """``auth-url: …/authenticate?host=$host&end=1``: exactly one raw host name, port aside;
+    encoded, repeated, cut or extended values (and the client's Host or X-Original-URL) decide
+    nothing. A Host of "a.example.test&x" or "a.example.test#x" reaches nginx's catch-all
+    server, never a's, so it must not count as a."""
     async with running(make_config(trustedHostHeaders="query")) as (app, client):
         token = mint(app, "a.example.test")
         auth = {"authorization": f"Bearer {token}", "x-original-url": "https://b.example.test/"}
@@ -357,9 +359,25 @@ async def test_query_family_reads_the_routed_host_raw_and_alone() -> None:
             response = await client.get(f"/authenticate?{query}", headers=auth)
             return response.status_code
 
-        assert await ask("host=a.example.test") == 200
-        assert await ask("host=b.example.test") == 401  # a's token on b
-        assert await ask("host=%61.example.test") == 403  # never percent-decoded
-        assert await ask("host=a.example.test&host=b.example.test") == 403
-        assert await ask("host=a.example.test:8443") == 403  # nginx's $host has no port
+        assert await ask("host=a.example.test&end=1") == 200
+        assert await ask("host=b.example.test&end=1") == 401  # a's token on b
+        assert await ask("host=%61.example.test&end=1") == 403  # never percent-decoded
+        assert await ask("host=a.example.test&host=b.example.test&end=1") == 403
+        assert await ask("host=a.example.test&x&end=1") == 403  # Host: a.example.test&x
+        assert await ask("host=a.example.test") == 403  # Host: a.example.test#x, cut
+        assert await ask("host=a.example.test:8443&end=1") == 403  # $host has no port
         assert await ask("") == 403
+
+
+async def test_without_a_stated_method_a_request_is_not_a_preflight() -> None:
+    """Plain nginx that does not set X-Original-Method asks with GET: that GET is nginx's, not
+    the client's, so it is no preflight (no token, no 200) and may call a tool."""
+    async with running(make_config(trustedHostHeaders="x-original-url")) as (app, client):
+        url = {"x-original-url": "https://a.example.test/mcp"}
+        unstated = await client.get("/authenticate", headers=url)
+        write = await client.get(
+            "/authenticate",
+            headers={**url, "authorization": f"Bearer {mint(app, 'a.example.test', scopes=())}"},
+        )
+    assert unstated.status_code == 401
+    assert write.status_code == 403 and 'scope="read"' in write.headers["www-authenticate"]

@@ -221,7 +221,12 @@ async def test_concurrent_callers_share_one_fetch(catalogs: Callable[..., ScopeC
         results = await asyncio.gather(*waiters[1:])
         assert waiters[0].cancelled()
     assert {found.names for found in results} == {("db:read",)}
-    assert server.rpc_methods() == ["POST server/discover", "POST tools/list", "POST tools/call"]
+    assert server.rpc_methods() == [
+        "POST server/discover",
+        "POST tools/list",
+        "POST tools/call",
+        "POST tools/call",
+    ]
 
 
 async def test_refresh_and_run_fill_the_cache_in_the_background(

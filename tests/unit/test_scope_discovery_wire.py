@@ -56,7 +56,12 @@ async def test_modern_wire_is_tried_first(catalogs: Callable[..., ScopeCatalog])
     with serve_mcp(Variant(page_meta=({"scopes": [READ]},))) as server:
         found = await catalogs().scopes(make_host(server.url))
     assert found.names == ("db:read",)
-    assert server.rpc_methods() == ["POST server/discover", "POST tools/list", "POST tools/call"]
+    assert server.rpc_methods() == [
+        "POST server/discover",
+        "POST tools/list",
+        "POST tools/call",
+        "POST tools/call",
+    ]
     for request in server.requests[:2]:
         assert request.headers["mcp-protocol-version"] == MODERN
         assert request.headers["mcp-method"] == request.rpc_method
@@ -76,8 +81,10 @@ async def test_discovery_checks_that_the_server_holds_requests_to_their_headers(
         found = await catalogs().scopes(make_host(modern.url))
     with serve_mcp(Variant(page_meta=({"scopes": [READ]},), modern=False)) as legacy:
         old = await catalogs().scopes(make_host(legacy.url))
-    check = modern.requests[-1]
-    assert check.headers["mcp-name"] != check.body["params"]["name"]
+    mismatch, control = modern.requests[-2:]
+    # Names differing only in case: the server compares exactly; the control call matches.
+    assert mismatch.headers["mcp-name"] == mismatch.body["params"]["name"].upper()
+    assert control.headers["mcp-name"] == control.body["params"]["name"]
     assert found.headers_bind and not old.headers_bind
     assert "POST tools/call" not in legacy.rpc_methods()
 

@@ -123,6 +123,24 @@ async def test_a_base64_wrapped_name_is_read_as_the_server_reads_it(gate: Gate) 
     assert malformed.status_code == 403 and "base64" in malformed.json()["error_description"]
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        named("insert,query"),
+        named("query,insert"),
+        {**named("query"), "mcp-method": "Tools/Call"},
+        {**named("query"), "mcp-method": "tools/list,tools/call"},
+    ],
+    ids=["name-list", "name-list-reversed", "method-case", "method-list"],
+)
+async def test_header_lists_and_near_misses_are_refused(
+    gate: Gate, headers: dict[str, str]
+) -> None:
+    """Envoy joins repeated headers with ","; a server reading one copy could run the other."""
+    response = await gate.ask(("db:read",), **headers)
+    assert response.status_code == 403 and response.json()["error"] == "forbidden"
+
+
 async def test_headers_of_an_older_revision_do_not_identify_the_tool(gate: Gate) -> None:
     """Servers on 2025-11-25 never compare Mcp-Name with the body: a read token that names a
     read tool there is refused, told to ask for every scope; a token allowing all passes."""
@@ -186,6 +204,8 @@ async def test_forwarded_body_is_checked_including_batches(gate: Gate) -> None:
         b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"insert","name":"query"}}',
         b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"query\\ud800"}}',
         b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"query","x":NaN}}',
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"query",'
+        b'"arguments":{"Table":1,"table":2,"a\\u0000b":3}}}',
         b"[" * 65 + b"]" * 65,
         b"[" * 100_000 + b"]" * 100_000,
         '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"query"}}'.encode("utf-16"),
@@ -198,6 +218,7 @@ async def test_forwarded_body_is_checked_including_batches(gate: Gate) -> None:
         "duplicate-name",
         "lone-surrogate",
         "nan",
+        "case-folded-argument-behind-nul",
         "deep",
         "deeper-than-python",
         "utf-16",

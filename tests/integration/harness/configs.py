@@ -57,7 +57,7 @@ class GatewayOptions:
     #: The other mistake (Traefik only): no router for the authorization-server paths, so they
     #: fall under the MCP server's route and its forward-auth.
     route_authorization_server: bool = True
-    #: The old ingress-nginx wiring (ingress-nginx only): ``auth-url`` without ``?host=$host``
+    #: The old ingress-nginx wiring (ingress-nginx only): ``auth-url`` without ``?host=$host&end=1``
     #: and the service on ``x-original-url``, which the controller builds from the client's Host
     #: header, not from the host nginx routed on (an absolute-form request tells them apart).
     legacy_ingress_nginx_host: bool = False

@@ -11,7 +11,7 @@ from .configs import AUTH_PATH, SERVICE_PATHS, GatewaySpec
 from .ports import LOOPBACK
 
 # What ingress-nginx's nginx.tmpl renders for
-#   nginx.ingress.kubernetes.io/auth-url: http://127.0.0.1:<auth>/authenticate?host=$host
+#   nginx.ingress.kubernetes.io/auth-url: http://127.0.0.1:<auth>/authenticate?host=$host&end=1
 #   nginx.ingress.kubernetes.io/auth-response-headers: <identity headers>
 # with auth-keepalive unset (its Lua keep-alive path drops WWW-Authenticate on 401/403).
 # Deviation: the auth location targets an `upstream` block with keepalive, as the template
@@ -21,7 +21,7 @@ HEADERS_MORE_MODULE = "/usr/lib/nginx/modules/ngx_http_headers_more_filter_modul
 #: The auth-url's query: nginx's $host, the host the request was routed on (the request line's
 #: host first, then the Host header; lower-case, no port). The controller copies the annotation
 #: into `set $target`, where nginx expands the variable.
-AUTH_QUERY = "?host=$host"
+AUTH_QUERY = "?host=$host&end=1"
 #: The CORS annotations of examples/ingress-nginx/mcp-server.yaml (test_examples.py holds them
 #: equal), so browser clients can read the 401 challenge and preflights never reach the auth.
 CORS_ANNOTATIONS = {

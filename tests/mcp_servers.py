@@ -70,6 +70,8 @@ class Variant:
     fail: Literal["500", "garbage"] | None = None
     #: Send a log notification on the response stream before each ``tools/list`` result.
     notify_first: bool = False
+    #: More tools, by name, after the ``tool_N`` ones.
+    tools: Sequence[str] = ()
 
 
 @dataclass
@@ -130,7 +132,9 @@ def _paginate(variant: Variant) -> Any:
             return result
         cursor = (ctx.params or {}).get("cursor")
         page = int(cursor.removeprefix("page-")) if isinstance(cursor, str) else 0
-        tools = result["tools"][page * TOOLS_PER_PAGE : (page + 1) * TOOLS_PER_PAGE]
+        last = page + 1 >= len(variant.page_meta)  # the last page lists the named tools too
+        end = None if last else (page + 1) * TOOLS_PER_PAGE
+        tools = result["tools"][page * TOOLS_PER_PAGE : end]
         paged = {**result, "tools": tools}
         if page + 1 < len(variant.page_meta):
             paged["nextCursor"] = f"page-{page + 1}"
@@ -162,6 +166,8 @@ def build_server(variant: Variant, accepted: list[dict[str, Any]]) -> MCPServer[
     )
     for index in range(len(variant.page_meta) * TOOLS_PER_PAGE):
         server.add_tool(_tool, name=f"tool_{index}", description=f"Tool {index}")
+    for name in variant.tools:
+        server.add_tool(_tool, name=name, description=name)
     return server
 
 

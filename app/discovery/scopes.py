@@ -65,6 +65,8 @@ class ScopeSet:
     available: bool
     #: The server compares 2026-07-28 ``Mcp-*`` headers with the body (checked at discovery).
     headers_bind: bool = False
+    #: The tools its last ``tools/list`` named (``None``: not learnt).
+    tools: frozenset[str] | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -142,6 +144,8 @@ class LearntScopes(BaseModel):
 
     scopes: tuple[ScopeConfig, ...]
     headers_bind: bool
+    #: Every tool name of the listing; absent in records written before it was kept.
+    tools: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -192,7 +196,11 @@ class ScopeCatalog:
         names = {scope.name for scope in static}
         extra = tuple(scope for scope in entry.good.scopes if scope.name not in names)
         return ScopeSet(
-            static + extra, discovered=True, available=True, headers_bind=entry.good.headers_bind
+            static + extra,
+            discovered=True,
+            available=True,
+            headers_bind=entry.good.headers_bind,
+            tools=None if entry.good.tools is None else frozenset(entry.good.tools),
         )
 
     def version(self, host: McpHost) -> object:
@@ -318,7 +326,8 @@ class ScopeCatalog:
                 entry.needs_token = True  # once more, with a token
                 continue
             scopes = parse_scope_pages(_meta_of(page) for page in listing.pages)
-            return LearntScopes(scopes=scopes, headers_bind=listing.headers_bind)
+            tools = tuple(_tool_names(listing.pages))
+            return LearntScopes(scopes=scopes, headers_bind=listing.headers_bind, tools=tools)
 
     def _failed(self, host: McpHost, entry: _Entry, reason: str) -> None:
         entry.failed_at = self._clock()
@@ -331,6 +340,15 @@ class ScopeCatalog:
 def _key(host: McpHost) -> tuple[str, str | None]:
     # With the endpoint in the key, a reloaded configuration never serves another URL's list.
     return host.host, host.config.endpoint
+
+
+def _tool_names(pages: Iterable[Mapping[str, Any]]) -> Iterable[str]:
+    for page in pages:
+        tools = page.get("tools")
+        for tool in tools if isinstance(tools, list) else ():
+            name = tool.get("name") if isinstance(tool, dict) else None
+            if isinstance(name, str):
+                yield name
 
 
 def _store_key(host: McpHost) -> str:

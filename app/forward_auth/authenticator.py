@@ -77,6 +77,8 @@ class HostView:
     known: bool
     #: Its server holds 2026-07-28 requests to their Mcp-* headers.
     headers_bind: bool
+    #: The tools its server listed: a header naming another one identifies nothing.
+    tools: frozenset[str]
 
 
 class Authenticator:
@@ -130,7 +132,8 @@ class Authenticator:
                 HostAnswers.for_host(host, advertised_scopes(host, known)),
                 ToolScopes.from_scopes(known.scopes),
                 known.available,
-                known.headers_bind,
+                known.headers_bind and known.tools is not None,
+                known.tools or frozenset(),
             )
             self._views[host.host] = view
         return view
@@ -213,7 +216,11 @@ class Authenticator:
         # Headers alone count only where the server compares them with the body: a request
         # of a revision that requires it, to a server seen refusing a mismatch.
         binding = view.headers_bind and original.mcp_protocol_version in HEADER_BINDING_VERSIONS
-        return calls if binding else None
+        # A tool the server did not list may be matched by it more loosely than we compare
+        # (case, Unicode): only listed names are believed.
+        if not binding or calls is None or not view.tools.issuperset(calls.tools):
+            return None
+        return calls
 
     def _refuse_tool(
         self, host: McpHost, claims: AccessClaims, result: str, answer: Answer, **fields: object

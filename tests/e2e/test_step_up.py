@@ -15,6 +15,7 @@ gateways that forward client headers suffice; ``toolPolicy: strict`` is for clie
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -276,3 +277,46 @@ async def test_strict_host_reads_the_tool_from_the_forwarded_body(
         f'Bearer error="insufficient_scope", resource_metadata="{prm}", scope="{READ} {WRITE}"'
     ]
     assert write.json()["error"] == "insufficient_scope"
+
+
+def modern_call(tool: str, **arguments: str) -> bytes:
+    """A 2026-07-28 tools/call: the per-request envelope, no session."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "raw-client", "version": "1.0"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    params = {"name": tool, "arguments": arguments, "_meta": meta}
+    return legacy_message("tools/call", params, 3)
+
+
+@pytest.mark.parametrize("variant", ["traefik", "ingress-nginx"])
+async def test_a_base64_wrapped_tool_name_is_read_as_the_server_reads_it(
+    stacks: dict[str, Stack], variant: str
+) -> None:
+    """Through a gateway that shows only headers: ``Mcp-Name: =?base64?…?=`` naming add_note is
+    add_note to the notes server (it decodes before comparing with the body), so a read-only
+    token is refused; a malformed wrapping is refused outright; the plain read tool passes."""
+    stack = stacks[variant]
+    url, token = stack.mcp_url(HOST_A), read_token(stack, HOST_A)
+
+    def headers(name: str, bearer: str = token) -> dict[str, str]:
+        return {
+            **legacy_headers(bearer),
+            "Mcp-Protocol-Version": "2026-07-28",
+            "Mcp-Method": "tools/call",
+            "Mcp-Name": name,
+        }
+
+    wrapped = "=?base64?" + base64.b64encode(b"add_note").decode() + "?="
+    async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+        note = modern_call("add_note", title="wrapped", text="x")
+        write = await post(http, url, note, headers(wrapped))
+        # Unpadded base64: the SDK refuses it, so even a token for every tool is refused.
+        full = read_token(stack, HOST_A, (READ, WRITE))
+        broken = await post(http, url, note, headers(wrapped.replace("=?=", "?="), full))
+        read = await post(http, url, modern_call("list_notes"), headers("list_notes"))
+    assert write.status_code == 403, write.text
+    assert f'scope="{READ} {WRITE}"' in write.headers["www-authenticate"]
+    assert broken.status_code == 403 and "www-authenticate" not in broken.headers
+    assert read.status_code == 200, read.text

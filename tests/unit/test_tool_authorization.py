@@ -26,6 +26,8 @@ SCOPES = [
     {"name": "db:write", "description": "Write", "tools": ["query", "insert"]},
 ]
 MODERN = "2026-07-28"
+#: What the test servers list (ping_tool is in no scope).
+TOOLS = ("query", "list_tables", "insert", "ping_tool")
 
 
 def config(endpoint: str, **host: Any) -> Config:
@@ -65,13 +67,13 @@ class Gate:
 
 @pytest.fixture(scope="module")
 def modern_server() -> Iterator[RunningServer]:
-    with serve_mcp(Variant(page_meta=({"scopes": SCOPES},))) as server:
+    with serve_mcp(Variant(page_meta=({"scopes": SCOPES},), tools=TOOLS)) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def legacy_server() -> Iterator[RunningServer]:
-    with serve_mcp(Variant(page_meta=({"scopes": SCOPES},), modern=False)) as server:
+    with serve_mcp(Variant(page_meta=({"scopes": SCOPES},), modern=False, tools=TOOLS)) as server:
         yield server
 
 
@@ -139,6 +141,17 @@ async def test_header_lists_and_near_misses_are_refused(
     """Envoy joins repeated headers with ","; a server reading one copy could run the other."""
     response = await gate.ask(("db:read",), **headers)
     assert response.status_code == 403 and response.json()["error"] == "forbidden"
+
+
+async def test_a_header_naming_a_tool_the_server_did_not_list_identifies_nothing(
+    gate: Gate,
+) -> None:
+    """ "INSERT" is no listed tool: a server matching names loosely might run insert, so the
+    request counts as unidentified (a read token is refused, a token for every tool passes)."""
+    loose = await gate.ask(("db:read",), **named("INSERT"))
+    everything = await gate.ask(("db:read", "db:write"), **named("INSERT"))
+    assert loose.status_code == 403 and "cannot be checked" in loose.json()["error_description"]
+    assert everything.status_code == 200
 
 
 async def test_headers_of_an_older_revision_do_not_identify_the_tool(gate: Gate) -> None:

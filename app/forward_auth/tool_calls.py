@@ -8,18 +8,21 @@ included. When both are present they must agree.
 What an MCP server executes is what *its* parser reads. A body that two common parsers could
 read differently is refused rather than read one way: duplicate members, members equal under
 case folding (Go's encoding/json matches ``"NAME"`` and ``"param\\u017f"`` to ``name`` and
-``params``), lone surrogates, non-finite numbers, deep nesting. Header values are decoded as the
-MCP SDK decodes them (the ``=?base64?…?=`` sentinel), and a malformed sentinel is refused.
+``params``), lone surrogates, non-finite numbers, anything but UTF-8, deep nesting. jiter
+refuses most of these while it parses (in Rust, faster than the standard library); the folding
+and the nesting depth are checked here. Header values are decoded as the MCP SDK decodes them
+(the ``=?base64?…?=`` sentinel), and a malformed sentinel is refused.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+import jiter
 
 TOOLS_CALL = "tools/call"
 #: Bodies above this are not parsed; Envoy's ``max_request_bytes`` should stay below it.
@@ -104,7 +107,8 @@ def from_body(body: bytes) -> ToolCalls:
     for item in items:
         if not isinstance(item, dict):
             raise UnreadableToolCall("a JSON-RPC message must be an object")
-        _exact_members(item, _MESSAGE_MEMBERS)
+        if not item.keys() <= _MESSAGE_MEMBERS:
+            _exact_members(item, _MESSAGE_MEMBERS)
         method = item.get("method")
         if method is None:
             continue  # a response to a server request: calls nothing
@@ -113,7 +117,7 @@ def from_body(body: bytes) -> ToolCalls:
         methods.append(method)
         if method == TOOLS_CALL:
             params = item.get("params")
-            if isinstance(params, dict):
+            if isinstance(params, dict) and not params.keys() <= _PARAMS_MEMBERS:
                 _exact_members(params, _PARAMS_MEMBERS)
             name = params.get("name") if isinstance(params, dict) else None
             if not isinstance(name, str) or not name:
@@ -142,70 +146,56 @@ def parse_strict_json(body: bytes) -> Any:
     if len(body) > MAX_BODY_BYTES:
         raise UnreadableToolCall("the body is too large to inspect")
     try:
-        # UTF-8 only: Python would also guess UTF-16/32, which other servers refuse or misread.
-        text = body.decode("utf-8")
-        value = json.loads(text, object_pairs_hook=_members, parse_constant=_no_constant)
-    except UnreadableToolCall:
-        raise
-    except (ValueError, RecursionError):
-        raise UnreadableToolCall("the body is not JSON") from None
-    # Walk only a body that could nest too deep or hide a lone surrogate (only a \u escape
-    # can: the strict UTF-8 decoding refused any other): the common call skips the walk.
-    if body.count(b"[") + body.count(b"{") > MAX_DEPTH or b"\\u" in body:
+        value = jiter.from_json(body, allow_inf_nan=False, catch_duplicate_keys=True)
+    except ValueError as exc:
+        # jiter's message quotes the client's input: only its kind is repeated.
+        if str(exc).startswith("Detected duplicate key"):
+            raise UnreadableToolCall("the body repeats a member name") from None
+        raise UnreadableToolCall(
+            "the body is not strict JSON (UTF-8, no NaN, no lone surrogates)"
+        ) from None
+    _check_member_names(value)
+    # A body with fewer brackets than the limit cannot nest deeper: most skip the walk.
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH:
         _check_depth(value)
     return value
 
 
-def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object whose member names stay distinct under every parser's matching."""
-    members = dict(pairs)
-    count = len(pairs)
-    if len(members) != count:
-        raise UnreadableToolCall("the body repeats a member name")
-    if count > 1:
-        # Clients send the same few shapes again and again: a set of names already found
-        # distinct under folding is not folded again.
-        names_key = tuple(members)
-        if names_key in _DISTINCT_NAMES:
-            return members
-        if len({_fold(name) for name in members}) != count:
-            raise UnreadableToolCall("the body has member names that differ only in case")
-        if len(_DISTINCT_NAMES) < MAX_REMEMBERED_SHAPES:
-            _DISTINCT_NAMES.add(names_key)
-    return members
+def _check_member_names(value: Any) -> None:
+    """Every object's member names stay distinct under every parser's matching."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is dict:
+            if len(node) > 1:
+                names = tuple(node)
+                # Clients send the same few shapes again and again: a set of names already
+                # found distinct under folding is not folded again.
+                if names not in _DISTINCT_NAMES:
+                    _remember_distinct(names)
+            stack.extend(node.values())
+        elif type(node) is list:
+            stack.extend(node)
 
 
-def _fold(name: str) -> str:
+def _remember_distinct(names: tuple[str, ...]) -> None:
     # casefold() is full Unicode folding: it joins every pair Go's simple folding joins
     # (k and U+212A, s and U+017F) and more; refusing a few more look-alikes costs nothing real.
-    _check_unicode(name)
-    return name.casefold()
-
-
-def _check_unicode(text: str) -> None:
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: Go reads U+FFFD, Python keeps it
-            raise UnreadableToolCall("the body has an invalid Unicode escape") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise UnreadableToolCall(f"the body uses {name}, which is not JSON")
+    if len({name.casefold() for name in names}) != len(names):
+        raise UnreadableToolCall("the body has member names that differ only in case")
+    if len(_DISTINCT_NAMES) < MAX_REMEMBERED_SHAPES:
+        _DISTINCT_NAMES.add(names)
 
 
 def _check_depth(value: Any) -> None:
-    """Nesting within MAX_DEPTH; every string valid Unicode (member names were checked)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, dict):
+        if type(node) is dict:
             children: Any = node.values()
-        elif isinstance(node, list):
+        elif type(node) is list:
             children = node
         else:
-            if isinstance(node, str):
-                _check_unicode(node)
             continue
         if depth > MAX_DEPTH:
             raise UnreadableToolCall(f"the body nests deeper than {MAX_DEPTH} levels")

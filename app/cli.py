@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 from . import __version__
@@ -50,9 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_or_report(path: str | None) -> Config | None:
+def _load_or_report(
+    path: str | None, overrides: Mapping[str, object] | None = None
+) -> Config | None:
     try:
-        return load_config(path)
+        return load_config(path, overrides=overrides)
     except ConfigError as exc:
         count = len(exc.problems)
         print(f"mcp-gatekeeper: the configuration has {count} problem(s):", file=sys.stderr)
@@ -92,7 +94,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "probe":
         return run_probe(args)
-    config = _load_or_report(args.config)
+    # --host and --port are settings like any other: validated with the file and environment.
+    overrides = {
+        name: value
+        for name, value in (
+            ("server.host", getattr(args, "host", None)),
+            ("server.port", getattr(args, "port", None)),
+        )
+        if value is not None
+    }
+    config = _load_or_report(args.config, overrides)
     if config is None:
         return EXIT_BAD_CONFIG
     if args.command == "check-config":
@@ -103,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_admin(config, args)
     from .server import serve
 
-    serve(config, host=args.host, port=args.port, config_path=args.config)
+    serve(config, config_path=args.config)
     return 0
 
 

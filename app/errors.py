@@ -78,7 +78,7 @@ def error_response(request: Request, status: int, error: str, description: str) 
 
 def install_error_handlers(app: FastAPI) -> None:
     # Imported here: the OAuth errors build on GatekeeperError above.
-    from .oauth.errors import AuthorizationRedirect, BrowserError, InvalidClient
+    from .oauth.errors import AuthorizationRedirect, BrowserError, InvalidClient, SlowDown
 
     async def gatekeeper_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, GatekeeperError)
@@ -89,6 +89,8 @@ def install_error_handlers(app: FastAPI) -> None:
             "authorization", ""
         ).lower().startswith("basic "):
             response.headers["WWW-Authenticate"] = 'Basic realm="mcp-gatekeeper"'
+        if isinstance(exc, SlowDown):
+            response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
     async def authorization_redirect(request: Request, exc: Exception) -> Response:

@@ -1,5 +1,8 @@
 """Running the app under uvicorn: uvloop + httptools, no proxy-header rewriting.
 
+httptools runs in a subclass that caps the request line and headers (``server.maxHeaderBytes``):
+the gateway may be bypassed, and httptools alone buffers a header of any size.
+
 One worker serves the app object built here. Several workers (``server.workers``) are separate
 processes that each build their own app, so uvicorn gets an import string: ``app_factory``
 below, which reads the configuration named by ``MCP_GATEKEEPER_CONFIG``. They share state through
@@ -19,7 +22,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from .config import CONFIG_PATH_ENV, Config, load_config
+from .config.loader import ENV_PREFIX
 from .main import create_app
+from .ops.header_limit import HeaderLimitedHttpToolsProtocol
 from .ops.logging import configure_logging
 from .ops.metrics import MULTIPROC_DIR_ENV
 
@@ -63,19 +68,15 @@ def exit_cleanly_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
 
 
-def serve(
-    config: Config,
-    *,
-    host: str | None = None,
-    port: int | None = None,
-    config_path: str | None = None,
-) -> None:
+def serve(config: Config, *, config_path: str | None = None) -> None:
     configure_logging(config.server.log_level)
     options: dict[str, Any] = {
-        "host": host or config.server.host,
-        "port": port if port is not None else config.server.port,
+        "host": config.server.host,
+        "port": config.server.port,
         "loop": "auto",
-        "http": "auto",
+        "http": HeaderLimitedHttpToolsProtocol,
+        # uvicorn's name for the cap, which the protocol above reads.
+        "h11_max_incomplete_event_size": config.server.max_header_bytes,
         # Hosts are chosen by proxy.trustedHostHeaders, never by uvicorn's X-Forwarded-* rewrite.
         "proxy_headers": False,
         "server_header": False,
@@ -91,7 +92,10 @@ def serve(
         uvicorn.run(app, workers=1, **options)
         return
     # Each worker process loads the configuration itself: the same file, and the same
-    # MCP_GATEKEEPER_* overrides, which it inherits with the rest of the environment.
+    # MCP_GATEKEEPER_* overrides, which it inherits with the rest of the environment, where
+    # --host and --port join them.
+    os.environ[f"{ENV_PREFIX}SERVER__HOST"] = config.server.host
+    os.environ[f"{ENV_PREFIX}SERVER__PORT"] = str(config.server.port)
     if config_path is not None:
         os.environ[CONFIG_PATH_ENV] = str(Path(config_path).resolve())
     elif not os.environ.get(CONFIG_PATH_ENV):

@@ -4,7 +4,8 @@ Traefik listens on 127.0.0.1:PORT (``--port``, default 8080, 0 picks a free one)
 authorization-server paths (``mcp_gatekeeper.paths.AUTHORIZATION_SERVER_PATHS``) to
 mcp-gatekeeper and everything else, after a forward-auth check against ``/authenticate``, to the
 example notes MCP server. mcp-gatekeeper runs from ``--config`` (config/demo.yaml) with the host
-set to the gateway's address, on a port of its own. Ctrl-C stops everything.
+set to the gateway's address, on a port of its own. Ctrl-C, SIGTERM (to the process group of
+``make run`` or to this process alone) and SIGHUP stop everything and exit 0.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -34,10 +36,49 @@ NOTES_SERVER = ROOT / "examples" / "demo" / "notes_mcp_server.py"
 LOOPBACK = "127.0.0.1"
 IDENTITY_HEADERS = [f"X-Auth-Request-{name}" for name in ("User", "Email", "Groups", "Scopes")]
 START_TIMEOUT = 30.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class DemoError(Exception):
     """A part of the demo is missing or did not start."""
+
+
+class StopSignals:
+    """Turns the first stop signal into KeyboardInterrupt in the main loop, and only the first.
+
+    The children run in sessions of their own: nothing but us stops them. So a second signal
+    (make passes the SIGTERM its process group got on to us) must not cut stopping them short,
+    and a signal between starting a child and recording it is held until it is recorded (a
+    blocked signal mask would be inherited by the child).
+    """
+
+    def __init__(self) -> None:
+        self.fired = self.held = self.pending = False
+
+    def install(self) -> None:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.held:
+            self.pending = True
+        elif not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def held_back(self) -> Iterator[None]:
+        self.held = True
+        try:
+            yield
+        finally:
+            self.held = False
+            if self.pending and not self.fired:
+                self.fired = True
+                raise KeyboardInterrupt
+
+
+STOP = StopSignals()
 
 
 class Child:
@@ -60,6 +101,21 @@ class Child:
         if self.proc.poll() is not None:
             tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
             raise DemoError(f"{self.name} exited with status {self.proc.returncode}:\n{tail}")
+
+    @classmethod
+    def spawn(
+        cls,
+        children: list[Child],
+        name: str,
+        cmd: list[str],
+        log: Path,
+        env: dict[str, str] | None = None,
+    ) -> Child:
+        """Start a child and add it to ``children``, which are stopped at the end."""
+        with STOP.held_back():
+            child = cls(name, cmd, log, env)
+            children.append(child)
+        return child
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -180,12 +236,12 @@ def start(port: int, config: Path, workdir: Path, children: list[Child]) -> list
     """Start the three processes in dependency order; what runs where."""
     host = f"{LOOPBACK}:{port}"
     check_port_free(port)
-    notes = Child(
+    notes = Child.spawn(
+        children,
         "notes MCP server",
         [sys.executable, str(NOTES_SERVER), "--host", LOOPBACK, "--port", "0"],
         workdir / "notes.log",
     )
-    children.append(notes)
     wait_until(notes, "ready", lambda: "READY " in notes.log.read_text())
     notes_url = notes.log.read_text().split("READY ", 1)[1].split()[0]
     mcp_port = int(notes_url.rsplit(":", 1)[1].split("/")[0])
@@ -198,21 +254,20 @@ def start(port: int, config: Path, workdir: Path, children: list[Child]) -> list
         "MCP_GATEKEEPER_PROXY__TRUSTEDHOSTHEADERS": "x-forwarded",
     }
     serve = [sys.executable, "-m", "mcp_gatekeeper", "serve", "--config", str(config)]
-    gatekeeper = Child(
+    gatekeeper = Child.spawn(
+        children,
         "mcp-gatekeeper",
         [*serve, "--host", LOOPBACK, "--port", str(auth_port)],
         workdir / "mcp-gatekeeper.log",
         env,
     )
-    children.append(gatekeeper)
     readyz = f"http://{LOOPBACK}:{auth_port}{READYZ_PATH}"
     wait_until(gatekeeper, "ready", lambda: answers_200(readyz))
 
     static = traefik_config(workdir, port, auth_port, mcp_port)
-    traefik = Child(
-        "traefik", [traefik_binary(), f"--configFile={static}"], workdir / "traefik.log"
+    traefik = Child.spawn(
+        children, "traefik", [traefik_binary(), f"--configFile={static}"], workdir / "traefik.log"
     )
-    children.append(traefik)
     prm = f"http://{host}/.well-known/oauth-protected-resource/mcp"
     wait_until(traefik, "routing", lambda: answers_200(prm, host))
     return [
@@ -225,10 +280,6 @@ def start(port: int, config: Path, workdir: Path, children: list[Child]) -> list
     ]
 
 
-def _stop(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_PORT", "8080")))
@@ -238,8 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     port = args.port or free_port()
     # Also when started in the background (SIGINT ignored there): Ctrl-C and kill both stop us.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _stop)
+    STOP.install()
     children: list[Child] = []
     workdir = Path(tempfile.mkdtemp(prefix="mcp-gatekeeper-demo-"))
     failed = True

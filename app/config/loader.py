@@ -6,8 +6,8 @@ them all at once instead of making the operator fix one typo per restart.
 
 from __future__ import annotations
 
+import difflib
 import os
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +19,7 @@ from pydantic import BaseModel, SecretStr, ValidationError
 
 from .common import SETTINGS_PROBLEM
 from .model import Config
+from .rules import field_model, model_at, skipped_rule_errors
 
 ENV_PREFIX = "MCP_GATEKEEPER_"
 CONFIG_PATH_ENV = "MCP_GATEKEEPER_CONFIG"
@@ -42,8 +43,17 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:
-    """Read, override and validate; raises ``ConfigError`` listing every problem."""
+def load_config(
+    path: str | Path | None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    overrides: Mapping[str, object] | None = None,
+) -> Config:
+    """Read, override and validate; raises ``ConfigError`` listing every problem.
+
+    ``overrides`` (dotted setting path → value, e.g. ``serve --port``) win over the file and the
+    environment, and are validated with them: a command line cannot set what the file may not.
+    """
     environ = os.environ if environ is None else environ
     path = path or environ.get(CONFIG_PATH_ENV)
     if not path:
@@ -52,16 +62,33 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
         )
     raw = _read_yaml(Path(path))
     problems = apply_env_overrides(raw, environ)
+    for dotted, value in (overrides or {}).items():
+        _override(raw, dotted.split("."), value)
     problems += resolve_secret_files(raw, Config, "")
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        for error in exc.errors():
-            problems += _problems_from_pydantic(error)
+        errors = exc.errors()
+        for error in [*errors, *skipped_rule_errors(Config, raw, errors)]:
+            # A rule pydantic did run is found again by skipped_rule_errors: report it once.
+            problems += [p for p in _problems_from_pydantic(error) if p not in problems]
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _override(raw: dict[str, Any], path: list[str], value: object) -> None:
+    *parents, key = path
+    node = raw
+    for parent in parents:
+        child = node.get(parent)
+        if child is None:
+            child = node[parent] = {}
+        if not isinstance(child, dict):
+            return  # the file's value there is reported as not a mapping
+        node = child
+    node[key] = value
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -92,23 +119,30 @@ def _problems_from_pydantic(error: Mapping[str, Any]) -> list[Problem]:
     if error["type"] == SETTINGS_PROBLEM:
         context = error["ctx"]
         prefix = f"{path}." if path else ""
-        return [Problem(prefix + key, context["why"]) for key in context["keys"]]
+        paths = [prefix + key for key in context["keys"]]
+        if context["together"]:
+            return [Problem(", ".join(paths), context["why"])]
+        return [Problem(where, context["why"]) for where in paths]
     if error["type"] == "extra_forbidden":
-        message = "unknown setting (check the spelling; keys are camelCase)"
+        model = model_at(Config, error["loc"][:-1])
+        known = [] if model is None else [f.alias or n for n, f in model.model_fields.items()]
+        suggestion = _did_you_mean(str(error["loc"][-1]), known)
+        message = "unknown setting" + (suggestion or " (check the spelling; keys are camelCase)")
     return [Problem(path, message)]
 
 
-def _field_model(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model inside ``Model``, ``Model | None`` or ``list[Model]``, if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType, list):
-        for arg in typing.get_args(annotation):
-            found = _field_model(arg)
-            if found is not None:
-                return found
-    return None
+def _did_you_mean(key: str, known: list[str]) -> str:
+    """``; did you mean 'clientID'?`` for the nearest known key, if one is near."""
+    by_normal = {_normal(name): name for name in known}
+    near = difflib.get_close_matches(_normal(key), by_normal, n=1, cutoff=0.75)
+    if near:
+        return f"; did you mean {by_normal[near[0]]!r}?"
+    return ""
+
+
+def _normal(key: str) -> str:
+    """A key as environment variables name it: case, ``_`` and ``-`` do not count."""
+    return key.lower().replace("_", "").replace("-", "")
 
 
 def _is_list(annotation: Any) -> bool:
@@ -126,7 +160,7 @@ def _aliases(model: type[BaseModel]) -> dict[str, tuple[str, Any]]:
     result = {}
     for name, field in model.model_fields.items():
         key = field.alias or name
-        result[key.lower().replace("_", "").replace("-", "")] = (key, field.annotation)
+        result[_normal(key)] = (key, field.annotation)
     return result
 
 
@@ -145,11 +179,13 @@ def apply_env_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> list
 
 def _set_path(node: Any, model: type[BaseModel], segments: list[str], value: str) -> str | None:
     head, rest = segments[0], segments[1:]
-    normal = head.lower().replace("_", "").replace("-", "")
+    normal = _normal(head)
     aliases = _aliases(model)
     secret_file = normal.endswith(FILE_SUFFIX.lower()) and normal[: -len(FILE_SUFFIX)] in aliases
     if normal not in aliases and not secret_file:
-        return f"no setting named {head!r} here"
+        return f"no setting named {head!r} here" + _did_you_mean(
+            head, [key for key, _ in aliases.values()]
+        )
     if secret_file:
         key, annotation = aliases[normal[: -len(FILE_SUFFIX)]]
         if rest or not _is_secret(annotation):
@@ -159,7 +195,7 @@ def _set_path(node: Any, model: type[BaseModel], segments: list[str], value: str
         node[key + FILE_SUFFIX] = value
         return None
     key, annotation = aliases[normal]
-    child_model = _field_model(annotation)
+    child_model = field_model(annotation)
     if not rest:
         if child_model is not None or _is_list(annotation):
             return "only single values can be set from the environment"
@@ -203,7 +239,7 @@ def resolve_secret_files(node: Any, model: type[BaseModel], path: str) -> list[P
                 reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
                 problems.append(Problem(f"{where}{FILE_SUFFIX}", f"cannot read: {reason}"))
                 node[key] = "unreadable"  # reported above; not again as a missing setting
-        child_model = _field_model(annotation)
+        child_model = field_model(annotation)
         if child_model is None or key not in node:
             continue
         if isinstance(node[key], list):

@@ -36,6 +36,11 @@ _HOST_RE = re.compile(
     r"^(?:\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*)"
     r"(?::(?P<port>[0-9]{1,5}))?$"
 )
+#: 64 KiB holds what any gateway forwards, large JWTs and cookies included; the bounds keep
+#: real requests working and a single request from buffering megabytes.
+DEFAULT_MAX_HEADER_BYTES = 65_536
+MIN_MAX_HEADER_BYTES = 8_192
+MAX_MAX_HEADER_BYTES = 1_048_576
 _SCOPE_NAME_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
 
 
@@ -242,19 +247,41 @@ class TokensConfig(StrictModel):
         timedelta(minutes=10), alias="loginTimeout", description="Time to log in at the IdP (MFA)"
     )
 
-    @model_validator(mode="after")
-    def _positive(self) -> TokensConfig:
-        if self.access_token_ttl < timedelta(seconds=10):
-            raise ValueError("accessTokenTTL must be at least 10s")
-        if self.key_rotation_interval < timedelta(minutes=1):
-            raise ValueError("keyRotationInterval must be at least 1m")
-        if self.clock_skew > timedelta(minutes=5):
-            raise ValueError("clockSkew above 5m weakens expiry; fix the clocks instead")
-        if not timedelta(seconds=10) <= self.authorization_code_ttl <= timedelta(minutes=10):
-            raise ValueError("authorizationCodeTTL must be between 10s and 10m (OAuth 2.1: short)")
-        if self.login_timeout < timedelta(minutes=1):
-            raise ValueError("loginTimeout under 1m leaves no time for MFA")
-        return self
+    # One validator per setting, so that each wrong one is reported on its own path.
+    @field_validator("access_token_ttl")
+    @classmethod
+    def _access_token_ttl(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=10):
+            raise ValueError("must be at least 10s")
+        return value
+
+    @field_validator("key_rotation_interval")
+    @classmethod
+    def _key_rotation_interval(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError("must be at least 1m")
+        return value
+
+    @field_validator("clock_skew")
+    @classmethod
+    def _clock_skew(cls, value: timedelta) -> timedelta:
+        if value > timedelta(minutes=5):
+            raise ValueError("above 5m weakens expiry; fix the clocks instead")
+        return value
+
+    @field_validator("authorization_code_ttl")
+    @classmethod
+    def _authorization_code_ttl(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=10) <= value <= timedelta(minutes=10):
+            raise ValueError("must be between 10s and 10m (OAuth 2.1: short)")
+        return value
+
+    @field_validator("login_timeout")
+    @classmethod
+    def _login_timeout(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError("under 1m leaves no time for MFA")
+        return value
 
 
 class MetadataDocumentsConfig(StrictModel):
@@ -276,6 +303,12 @@ class ClientsConfig(StrictModel):
 
     registration_enabled: bool = Field(True, alias="registrationEnabled")
     registrations_per_minute: float = Field(30.0, gt=0, alias="registrationsPerMinute")
+    registrations_per_minute_per_address: float = Field(
+        10.0,
+        gt=0,
+        alias="registrationsPerMinutePerAddress",
+        description="Per client address (the last X-Forwarded-For entry the gateway appends)",
+    )
     client_ttl: Duration = Field(
         timedelta(days=90), alias="clientTTL", description="Unused clients are forgotten"
     )
@@ -298,11 +331,27 @@ class ServerConfig(StrictModel):
         le=64,
         description="uvicorn worker processes (more than one needs a sqlite or Redis store)",
     )
+    max_header_bytes: int = Field(
+        DEFAULT_MAX_HEADER_BYTES,
+        alias="maxHeaderBytes",
+        description="Request line and headers together, in bytes; larger requests get 431",
+    )
     admin_token: SecretStr | None = Field(
         None,
         alias="adminToken",
         description="Enables the admin API (loopback only) used by `mcp-gatekeeper admin`",
     )
+
+    @field_validator("max_header_bytes")
+    @classmethod
+    def _header_cap(cls, value: int) -> int:
+        if not MIN_MAX_HEADER_BYTES <= value <= MAX_MAX_HEADER_BYTES:
+            raise ValueError(
+                f"must be between {MIN_MAX_HEADER_BYTES} (8 KiB: a browser's cookies and a "
+                f"gateway's forwarded headers) and {MAX_MAX_HEADER_BYTES} (1 MiB) bytes, "
+                f"e.g. {DEFAULT_MAX_HEADER_BYTES} (64 KiB)"
+            )
+        return value
 
     @field_validator("admin_token")
     @classmethod
@@ -331,6 +380,7 @@ class Config(StrictModel):
                 ["server.workers", "store.url"],
                 "several workers would each keep their own logins and keys in memory; use a "
                 "sqlite:// or redis:// store, or one worker",
+                together=True,
             )
         return self
 
@@ -342,5 +392,6 @@ class Config(StrictModel):
                 "the demo login (used when no provider is configured) signs anyone in as "
                 "demo@example.com, so it runs only when server.host is a loopback address; "
                 "configure a real provider",
+                together=True,
             )
         return self

@@ -60,6 +60,9 @@ UNSEEN = (
     "the tool this request calls cannot be checked here (no forwarded body, and no Mcp-Method/"
     "Mcp-Name headers this MCP server is known to hold the request to)"
 )
+#: What an announced oversized body is judged as: too large by its length alone, and one shared
+#: copy (calloc'd zero pages, never touched) for every such request.
+OVERSIZED_BODY = bytes(MAX_BODY_BYTES + 1)
 SCOPES_UNKNOWN = forbidden(
     "This MCP server's permissions are not known yet (it has not answered mcp-gatekeeper); "
     "tool calls are refused until it does. Try again shortly."
@@ -111,7 +114,12 @@ class Authenticator:
             original = self._reader.read(
                 scope["method"], scope["headers"], scope.get("query_string", b"")
             )
-            body = await _read_body(receive) if original.has_body else None
+            if not original.has_body:
+                body = None
+            elif original.body_too_large:
+                body = OVERSIZED_BODY  # refused by its length: not a byte of it is read
+            else:
+                body = await _read_body(receive)
             answer = self.decide(original, body)
         except Exception:
             # Fail closed, and never with a 5xx: Envoy's failure mode could turn it into "allow".
@@ -209,18 +217,17 @@ class Authenticator:
         headers = None
         if original.mcp_method is not None or original.mcp_name is not None:
             headers = from_headers(original.mcp_method, original.mcp_name)
-        from_request_body = from_body(body) if body is not None else None
-        calls = combine(headers, from_request_body)
-        if from_request_body is not None:
-            return calls
+        if body is not None:
+            from_request_body = from_body(body)
+            return from_request_body if headers is None else combine(headers, from_request_body)
         # Headers alone count only where the server compares them with the body: a request
         # of a revision that requires it, to a server seen refusing a mismatch.
         binding = view.headers_bind and original.mcp_protocol_version in HEADER_BINDING_VERSIONS
         # A tool the server did not list may be matched by it more loosely than we compare
         # (case, Unicode): only listed names are believed.
-        if not binding or calls is None or not view.tools.issuperset(calls.tools):
+        if not binding or headers is None or not view.tools.issuperset(headers.tools):
             return None
-        return calls
+        return headers
 
     def _refuse_tool(
         self, host: McpHost, claims: AccessClaims, result: str, answer: Answer, **fields: object
@@ -236,8 +243,9 @@ class Authenticator:
 
 
 async def _read_body(receive: Receive) -> bytes:
-    """The forwarded request body; kept only until it is past the inspection limit (then it is
-    refused as too large, so the rest is drained, not kept)."""
+    """The forwarded request body; one past the inspection limit is refused as too large, so
+    the rest is drained keeping at most the limit and one byte: enough to stay too large, never
+    a cut body that might still parse."""
     first = await receive()
     if first["type"] == "http.request" and not first.get("more_body", False):
         body: bytes = first.get("body", b"")
@@ -249,10 +257,8 @@ async def _read_body(receive: Receive) -> bytes:
         if message["type"] != "http.request":
             break
         chunk = message.get("body", b"")
-        # Keep the chunk that crosses the limit: dropping it would hand on a cut body that
-        # might still parse, instead of one that is too large.
         if size <= MAX_BODY_BYTES:
-            chunks.append(chunk)
+            chunks.append(chunk[: MAX_BODY_BYTES + 1 - size])
         size += len(chunk)
         if not message.get("more_body", False):
             break

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 
 from ..config.model import TrustedHostHeaders
+from ..http_body import declared_length
+from .tool_calls import MAX_BODY_BYTES
 
 #: Methods that never carry a JSON-RPC request (streamable HTTP: GET opens a stream, DELETE
 #: ends a session). Any other method may call a tool.
@@ -44,6 +46,8 @@ class OriginalRequest:
     mcp_protocol_version: str | None
     #: The gateway forwarded the request body (Envoy with_request_body, Traefik forwardBody).
     has_body: bool
+    #: Its Content-Length is past what is inspected: refused without reading it.
+    body_too_large: bool = False
 
 
 def identity_header_names(names: tuple[str, ...]) -> frozenset[bytes]:
@@ -89,7 +93,7 @@ class OriginalRequestReader:
         stated_methods: list[bytes] = []
         authorization: bytes | None = None
         authorization_count = 0
-        spoofed = has_body = False
+        spoofed = has_body = body_too_large = False
         mcp_method: str | None = None
         mcp_name: str | None = None
         mcp_version: str | None = None
@@ -111,9 +115,12 @@ class OriginalRequestReader:
                 mcp_version = _once(mcp_version, value)
             elif name == b"content-length":
                 has_body = value.strip() not in (b"0", b"")
+                body_too_large = (declared_length(value) or 0) > MAX_BODY_BYTES
             elif name == b"transfer-encoding":
                 has_body = True
-        stated = [value.decode("latin-1").strip().upper() for value in stated_methods]
+        stated: list[str] = []
+        if stated_methods:  # no comprehension frame on the usual request without one
+            stated = [value.decode("latin-1").strip().upper() for value in stated_methods]
         candidates = {method.upper(), *stated}
         if self._family != "host":
             # The auth request's own method is the gateway's (nginx and Traefik ask with GET):
@@ -133,6 +140,7 @@ class OriginalRequestReader:
             mcp_name=mcp_name,
             mcp_protocol_version=mcp_version,
             has_body=has_body,
+            body_too_large=body_too_large,
         )
 
     def _host_of(self, values: list[bytes]) -> str | None:

@@ -69,9 +69,19 @@ class HostAnswers:
             )
             return make_answer(401, headers, _error_body(error or "unauthorized", description))
 
+        # Said to a person: clients that show anything show this description, nothing else.
         return cls(
-            missing_token=unauthorized(None, "A bearer token is required"),
-            invalid_token=unauthorized("invalid_token", "The access token is not valid here"),
+            missing_token=unauthorized(
+                None,
+                f"Sign-in required for {host.host}: connect or reconnect this MCP server in your"
+                " client, which opens a browser to sign you in",
+            ),
+            invalid_token=unauthorized(
+                "invalid_token",
+                f"Your sign-in to {host.host} has expired, was revoked or belongs to another"
+                " server: reconnect this MCP server in your client (or sign out of it and in"
+                " again) to sign in anew",
+            ),
         )
 
 
@@ -96,11 +106,14 @@ def insufficient_scope(
         _NO_STORE,
         *_CORS,
     )
-    ask = f"ask for: {' '.join(scopes)}"
+    ask = (
+        f"sign in again and approve these permissions on the approval page: {' '.join(scopes)}"
+        " (your MCP client does this when it supports step-up; otherwise reconnect the server)"
+    )
     if unseen is None:
-        description = f"The token does not allow {', '.join(tools)}; {ask}"
+        description = f"Your sign-in does not allow {', '.join(tools)}; {ask}"
     else:
-        description = f"Only a token allowing every tool of this server may send this: {unseen}"
+        description = f"Only a sign-in allowing every tool of this server may send this: {unseen}"
         description += f"; {ask}"
     return make_answer(403, headers, _error_body("insufficient_scope", description))
 

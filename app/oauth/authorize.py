@@ -20,13 +20,14 @@ from ..providers import ProviderError
 from .browser import bind_browser
 from .clients.metadata_document_rules import UnusableMetadataDocument
 from .clients.models import RegisteredClient
-from .clients.redirect_uris import matches
+from .clients.redirect_uris import is_well_formed, matches
 from .context import OAuthContext, OAuthDep
 from .errors import (
     AuthorizationRedirect,
     BrowserError,
     InvalidRequest,
     InvalidTarget,
+    LoginRequired,
     OAuthError,
     RedirectTarget,
     TemporarilyUnavailable,
@@ -78,9 +79,14 @@ async def _client(oauth: OAuthContext, client_id: str | None) -> RegisteredClien
 def _redirect_uri(client: RegisteredClient, requested: str | None) -> str:
     registered = client.metadata.redirect_uris
     if requested is None:
-        if len(registered) == 1:
-            return registered[0]
-        raise BrowserError("The request has no redirect_uri and the client registered several.")
+        if len(registered) != 1:
+            raise BrowserError("The request has no redirect_uri and the client registered several.")
+        requested = registered[0]
+    if not is_well_formed(requested):
+        raise BrowserError(
+            f"The redirect address {requested!r} is not a plain URL (it has characters that "
+            "browsers and servers read differently), so you are not sent there."
+        )
     if not any(matches(uri, requested) for uri in registered):
         raise BrowserError(
             f"The redirect address {requested!r} is not one this client registered, "
@@ -130,9 +136,16 @@ def _validate_rest(
     if single(request, "code_challenge_method") != "S256":
         raise InvalidRequest("code_challenge_method must be S256")
     resource = single(request, "resource") or _default_resource(request, oauth)
-    host = oauth.host_for_resource(resource.rstrip("/"))
+    host = oauth.host_for_resource(resource)
     if host is None or host.issuer != issuer:
         raise InvalidTarget(f"{resource!r} is not an MCP server this authorization server serves")
+    prompt = set((single(request, "prompt") or "").split())
+    if "none" in prompt:
+        # OIDC Core §3.1.2.1: no page at all. This server keeps no sign-in session of its own
+        # (every login goes to the identity provider), so the user always has to sign in.
+        if len(prompt) > 1:
+            raise InvalidRequest("prompt=none cannot be combined with other prompt values")
+        raise LoginRequired("Signing in needs the browser: send the request without prompt=none")
     authorization = AuthorizationRequest(
         issuer=issuer,
         client_id=client.client_id,
@@ -141,6 +154,7 @@ def _validate_rest(
         code_challenge=challenge,
         resource=host.resource,
         scopes=(),
+        prompt_consent="consent" in prompt,
     )
     return authorization, host
 

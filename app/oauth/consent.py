@@ -6,7 +6,8 @@ could ride on a victim's identity-provider session. An approval is remembered fo
 client, redirect URI, resource and requested scopes (with the scopes the user picked), and
 then skips the page if the user granted every requested scope: a scope left unticked is asked
 about again when the client asks again (a step-up after 403 ``insufficient_scope`` re-requests
-it, and could never succeed otherwise). ``proxy.disableConsentScreen`` removes the scope
+it, and could never succeed otherwise), and unless the client sent ``prompt=consent``.
+``proxy.disableConsentScreen`` removes the scope
 picker (the requested scopes are granted), never the approval itself.
 """
 
@@ -14,14 +15,14 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 
 from ..errors import NO_STORE, page_security_headers
+from ..http_body import BodyTooLarge, is_urlencoded, read_urlencoded
 from ..ops.audit import audit
 from ..pages import render_page
 from ..paths import CONSENT_PATH
@@ -38,6 +39,8 @@ from .records import AuthorizationRequest, PendingConsent, User
 
 CONSENTS = "consents"
 APPROVALS = "approvals"
+#: The approval form: three short fields and the ticked scopes (a host may have hundreds).
+MAX_FORM_BYTES = 65_536
 #: A client registered this recently gets a "new application" notice on the page.
 FIRST_SEEN_SECONDS = 3600.0
 router = APIRouter()
@@ -64,7 +67,9 @@ async def ask_consent(
     """Straight to the client when this request was approved in full before; else the page."""
     remembered = await oauth.store.get(APPROVALS, _approval_key(request, user))
     approval = oauth.records.load(Approval, remembered)
-    if approval is not None and set(request.scopes) <= set(approval.scopes):
+    # prompt=consent (OIDC Core §3.1.2.1; the Python SDK sends it every time): ask anyway.
+    remembered_in_full = approval is not None and set(request.scopes) <= set(approval.scopes)
+    if approval is not None and remembered_in_full and not request.prompt_consent:
         audit("consent_remembered", client_id=request.client_id, sub=user.subject)
         granted = request.model_copy(update={"scopes": approval.scopes})
         return await redirect_with_code(oauth, granted, user, browser)
@@ -141,14 +146,14 @@ def _is_https(uri: str | None) -> bool:
 
 
 @router.post(CONSENT_PATH)
-async def consent_answer(
-    request: Request,
-    oauth: OAuthDep,
-    consent_id: str = Form("", alias="request"),
-    csrf: str = Form(""),
-    decision: str = Form(""),
-    scope: Annotated[list[str] | None, Form()] = None,
-) -> Response:
+async def consent_answer(request: Request, oauth: OAuthDep) -> Response:
+    try:
+        pairs = await read_urlencoded(request, MAX_FORM_BYTES) if is_urlencoded(request) else []
+    except BodyTooLarge as exc:
+        raise BrowserError(str(exc)) from None
+    form = dict(pairs)
+    consent_id, csrf, decision = (form.get(name, "") for name in ("request", "csrf", "decision"))
+    scope = [value for name, value in pairs if name == "scope"]
     pending = await _pending(request, oauth, consent_id)
     if not hmac.compare_digest(csrf.encode(), pending.csrf.encode()):
         raise BrowserError("The approval form was not sent by this page (CSRF check failed).")
@@ -161,7 +166,7 @@ async def consent_answer(
             authorization.redirect_uri, authorization.state, authorization.issuer
         )
         raise AuthorizationRedirect(AccessDenied("The user denied the request"), target)
-    approved = _approved_scopes(oauth, authorization, scope or [])
+    approved = _approved_scopes(oauth, authorization, scope)
     ttl = oauth.config.tokens.max_session_age.total_seconds()
     # The record names the user, so an administrator can make them approve again.
     record = Approval(subject=user.subject, email=user.email, scopes=approved)

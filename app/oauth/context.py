@@ -20,6 +20,13 @@ from .policy import refusal
 from .sealed import RecordCodec
 
 
+def same_resource(given: str, canonical: str) -> bool:
+    """RFC 8707 resources compared with or without one trailing slash: clients differ on
+    ``https://host/mcp`` vs ``https://host/mcp/`` (and on ``https://host`` vs ``https://host/``),
+    and either way they mean the one MCP server whose canonical URI the token names."""
+    return given.removesuffix("/") == canonical.removesuffix("/")
+
+
 @dataclass
 class OAuthContext:
     config: Config
@@ -36,7 +43,7 @@ class OAuthContext:
 
     def host_for_resource(self, resource: str) -> McpHost | None:
         for host in self.hosts.hosts:
-            if host.resource == resource:
+            if same_resource(resource, host.resource):
                 return host
         return None
 

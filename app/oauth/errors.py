@@ -58,6 +58,12 @@ class AccessDenied(OAuthError):
     error = "access_denied"
 
 
+class LoginRequired(OAuthError):
+    """OIDC Core §3.1.2.6: ``prompt=none`` and the user would have to sign in."""
+
+    error = "login_required"
+
+
 class TemporarilyUnavailable(OAuthError):
     status = 503
     error = "temporarily_unavailable"
@@ -72,10 +78,14 @@ class InvalidClientMetadata(OAuthError):
 
 
 class SlowDown(OAuthError):
-    """Too many registrations; the client should retry later."""
+    """Too many registrations; the client should retry in ``retry_after`` seconds."""
 
     status = 429
     error = "slow_down"
+
+    def __init__(self, description: str, *, retry_after: int) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
 
 
 class BrowserError(GatekeeperError):

@@ -7,10 +7,10 @@ from typing import Any
 from ..ops.audit import audit
 from ..providers import LoginDenied, ProviderError
 from ..tokens import Identity, mint_access_token
-from . import families, pkce
+from . import families, issued, pkce
 from .clients.models import RegisteredClient
 from .codes import CODES
-from .context import OAuthContext
+from .context import OAuthContext, same_resource
 from .errors import (
     InvalidGrant,
     InvalidRequest,
@@ -37,11 +37,11 @@ def _required(form: dict[str, str], name: str) -> str:
 def _check_resource(form: dict[str, str], bound: str) -> None:
     """RFC 8707 §2.2: a ``resource`` at /token must be the one the grant was issued for."""
     resource = form.get("resource")
-    if resource is not None and resource.rstrip("/") != bound:
+    if resource is not None and not same_resource(resource, bound):
         raise InvalidTarget(f"this grant is for {bound}, not {resource}")
 
 
-def _access_token(
+async def _access_token(
     oauth: OAuthContext,
     client: RegisteredClient,
     resource: str,
@@ -51,7 +51,7 @@ def _access_token(
     host = oauth.host_for_resource(resource)
     if host is None:
         raise InvalidTarget(f"{resource} is no longer served here")
-    issued = mint_access_token(
+    token = mint_access_token(
         oauth.keys.ring,
         host,
         Identity(user.subject, user.email, user.groups),
@@ -60,8 +60,18 @@ def _access_token(
         now=oauth.clock(),
         lifetime=oauth.config.tokens.access_token_ttl,
     )
-    audit("token_issued", claims=issued.claims)
-    return issued.token, issued.jti, issued.expires_at, issued.claims
+    # Every token a client gets, so an administrator can end it by client or by user.
+    record = issued.IssuedRecord(
+        client_id=client.client_id,
+        client_name=client.metadata.client_name,
+        subject=user.subject,
+        email=user.email,
+        groups=user.groups,
+        expires_at=token.expires_at,
+    )
+    await issued.remember(oauth, token, record)
+    audit("token_issued", claims=token.claims)
+    return token.token, token.jti, token.expires_at, token.claims
 
 
 def _response(token: str, claims: dict[str, Any], refresh: str | None) -> dict[str, Any]:
@@ -96,7 +106,7 @@ async def authorization_code(
     if not pkce.verify(verifier, request.code_challenge):
         raise InvalidGrant("PKCE verification failed (code_verifier does not match)")
     _check_resource(form, request.resource)
-    token, jti, expires_at, claims = _access_token(
+    token, jti, expires_at, claims = await _access_token(
         oauth, client, request.resource, request.scopes, record.user
     )
     refresh, family_id = None, None
@@ -156,7 +166,7 @@ async def refresh_token(
             raise InvalidScope("A refresh may only narrow the granted scopes")
         scopes = tuple(scope for scope in family.scopes if scope in asked)
     await _recheck(oauth, family)
-    token, jti, expires_at, claims = _access_token(
+    token, jti, expires_at, claims = await _access_token(
         oauth, client, family.resource, scopes, family.user
     )
     try:

@@ -54,6 +54,8 @@ class AuthorizationRequest(BaseModel):
     code_challenge: str
     resource: str
     scopes: tuple[str, ...]
+    #: ``prompt=consent`` (OIDC Core §3.1.2.1): ask again even when an approval is remembered.
+    prompt_consent: bool = False
 
 
 class LoginTransaction(BaseModel):

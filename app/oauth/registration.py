@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from .. import bounded_json
+from ..client_address import client_address
 from ..cors import PUBLIC_CORS, preflight
 from ..errors import NO_STORE
+from ..http_body import BodyTooLarge, read_body
 from ..ops.audit import audit
 from ..paths import REGISTER_PATH
 from .authorize import issuer_of
@@ -25,16 +27,17 @@ async def register(request: Request, oauth: OAuthDep) -> Response:
     issuer_of(request, oauth)
     if not oauth.config.clients.registration_enabled:
         raise InvalidRequest("Dynamic client registration is disabled on this server")
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise InvalidClientMetadata("The registration request is too large")
     try:
-        raw = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        raw = bounded_json.loads(await read_body(request, MAX_BODY_BYTES))
+    except BodyTooLarge as exc:
+        raise InvalidClientMetadata(str(exc)) from None
+    except bounded_json.UnboundedJson as exc:
+        raise InvalidClientMetadata(f"The body is not acceptable: {exc}") from None
+    except ValueError:  # UnicodeDecodeError included
         raise InvalidClientMetadata("The body must be a JSON object") from None
     if not isinstance(raw, dict):
         raise InvalidClientMetadata("The body must be a JSON object")
-    client, secret = await oauth.clients.register(raw)
+    client, secret = await oauth.clients.register(raw, client_address(request))
     audit(
         "client_registered",
         client_id=client.client_id,

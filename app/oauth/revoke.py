@@ -42,7 +42,9 @@ def _revoke_access(oauth: OAuthContext, client: RegisteredClient, token: str) ->
         key = oauth.keys.ring.verification_keys.get(str(kid))
         if key is None:
             return
-        # Only the signature matters: revoking an expired or not-yet-valid token is harmless.
+        # Our signature is what matters: only tokens issued here can add to the revocation list
+        # (which keeps every entry until its token expires, so this is what bounds it), and one
+        # already expired adds nothing (``RevocationList.revoke``).
         claims = jwt.decode(
             token,
             key,

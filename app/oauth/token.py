@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from ..cors import PUBLIC_CORS, preflight
 from ..errors import NO_STORE
+from ..http_body import BodyTooLarge, is_urlencoded, read_urlencoded
 from ..paths import TOKEN_PATH
 from . import grants
 from .authorize import issuer_of
@@ -22,17 +23,16 @@ MAX_FORM_BYTES = 16_384
 
 async def read_form(request: Request) -> dict[str, str]:
     """An urlencoded form with each parameter at most once (RFC 6749 §3.2)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
+    if not is_urlencoded(request):
         raise InvalidRequest("Send the parameters as application/x-www-form-urlencoded")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise InvalidRequest("The request body is too large")
-    form = await request.form()
+    try:
+        pairs = await read_urlencoded(request, MAX_FORM_BYTES)
+    except BodyTooLarge as exc:
+        # 400 invalid_request, not 413: RFC 6749 §5.2 errors are what OAuth clients read and
+        # show; most treat any other status as an opaque HTTP failure.
+        raise InvalidRequest(str(exc)) from None
     result: dict[str, str] = {}
-    for name, value in form.multi_items():
-        if not isinstance(value, str):
-            raise InvalidRequest(f"{name} must be a plain value")
+    for name, value in pairs:
         if name in result:
             raise InvalidRequest(f"{name} is given more than once")
         result[name] = value

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .. import bounded_json
 from ..discovery.mcp_wire import HANDSHAKE_VERSION as PROTOCOL_VERSION
 from ..paths import AS_METADATA_PATH, OPENID_CONFIGURATION_PATH, PRM_PATH
 from .report import Outcome, Report
@@ -30,7 +31,7 @@ def _origin(url: str) -> str:
 async def _json(client: httpx.AsyncClient, url: str) -> tuple[int, Any]:
     response = await client.get(url, headers=META_HEADERS)
     try:
-        return response.status_code, response.json()
+        return response.status_code, bounded_json.loads(response.content)
     except ValueError:
         return response.status_code, None
 
@@ -141,7 +142,7 @@ def _answered_by_oauth(response: httpx.Response, page: bool = False) -> bool:
     if page:
         return response.status_code == 400
     try:
-        body = response.json()
+        body = bounded_json.loads(response.content)
     except ValueError:
         return False
     return isinstance(body, dict) and isinstance(body.get("error"), str)

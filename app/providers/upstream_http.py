@@ -15,6 +15,7 @@ from urllib.parse import quote_plus, urlsplit
 
 import httpx
 
+from .. import bounded_json
 from .base import ProviderError
 
 #: No real user is in more groups than this many pages; the cap stops a broken (or hostile)
@@ -55,7 +56,7 @@ async def send(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) ->
 
 def json_body(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return bounded_json.loads(response.content)
     except ValueError as exc:
         raise ProviderError(
             f"{host_of(str(response.url))} answered {response.status_code} with a non-JSON body"

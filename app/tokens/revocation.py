@@ -1,18 +1,23 @@
-"""Revoked token ids (``jti``), kept only until the token would have expired anyway.
+"""Revoked token ids (``jti``), kept exactly until the token would have expired anyway.
 
 Checked in memory on every ``/authenticate``. With a shared store, ``revocation_sync.py`` binds
 itself here: what this process revokes is also written to the store, and what other processes
 revoked is learnt by polling it.
+
+Never evicted early: dropping an entry would make a revoked token valid again. Memory is bounded
+by what may be added instead: only live tokens this service issued are revoked (``/revoke``
+checks the signature and ``exp``, administrators revoke what ``oauth/issued.py`` recorded), each
+at most once, so the list never holds more than the tokens issued within one access-token
+lifetime plus the clock skew.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable
 
 from cachetools import TLRUCache
-
-MAX_REVOKED = 100_000
 
 Listener = Callable[[str, float], None]
 Publisher = Callable[[], Awaitable[None]]
@@ -28,7 +33,6 @@ class RevocationList:
     def __init__(
         self,
         clock: Callable[[], float] = time.time,
-        max_entries: int = MAX_REVOKED,
         *,
         clock_skew: float = 0.0,
     ) -> None:
@@ -37,8 +41,10 @@ class RevocationList:
             return expires_at + clock_skew
 
         self._revoked: TLRUCache[str, float] = TLRUCache(
-            maxsize=max_entries, ttu=until_dead, timer=clock
+            maxsize=math.inf, ttu=until_dead, timer=clock
         )
+        self._clock = clock
+        self._skew = clock_skew
         self._listener: Listener | None = None
         self._publisher: Publisher = _nothing_to_publish
 
@@ -47,6 +53,10 @@ class RevocationList:
         self._listener, self._publisher = listener, publisher
 
     def revoke(self, jti: str, expires_at: float) -> None:
+        """Refuse ``jti`` until it expires; a token already dead, or already revoked, adds
+        nothing (neither here nor to the store)."""
+        if jti in self._revoked or expires_at + self._skew <= self._clock():
+            return
         self._revoked[jti] = expires_at
         if self._listener is not None:
             self._listener(jti, expires_at)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from ..store import Store, StoreUnavailable
 from ..store.sync_loop import sync_forever
-from .revocation import MAX_REVOKED, RevocationList
+from .revocation import RevocationList
 
 REVOKED = "revoked"
 META = "revoked-meta"
@@ -48,8 +48,8 @@ class RevocationSync:
         revocations.bind(self._enqueue, self.flush)
 
     def _enqueue(self, jti: str, expires_at: float) -> None:
-        if len(self._queue) < MAX_REVOKED:
-            self._queue.append((jti, expires_at))
+        # Unbounded for the same reason as the list itself (bounded by what may be revoked).
+        self._queue.append((jti, expires_at))
 
     async def flush(self) -> None:
         """Write queued revocations, then a new version; on failure they stay queued."""

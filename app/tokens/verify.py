@@ -167,7 +167,7 @@ def _header(token: str) -> dict[str, Any]:
         raise InvalidToken("malformed")
     try:
         header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except ValueError:
+    except (ValueError, RecursionError):  # a header nested a thousand deep is a client's doing
         raise InvalidToken("malformed") from None
     if not isinstance(header, dict):
         raise InvalidToken("malformed")

@@ -100,13 +100,15 @@ class HeadlessBrowser:
     or Allow on the consent page. ``login_hint`` is added to the IdP's authorization request
     (``idp_authorize``), whose auto-login signs that account in: the person typing their name.
     One browser keeps its cookies across logins. Scopes in ``untick`` are unticked on the
-    consent page before Allow (a person who grants less than the client asked for).
+    consent page before Allow (a person who grants less than the client asked for). The login
+    stops at ``redirect_uri``, the client's callback, without requesting it.
     """
 
     def __init__(
         self, recorder: Recorder, idp_authorize: str | None = None, login_hint: str = ""
     ) -> None:
         self.recorder = recorder
+        self.redirect_uri = REDIRECT_URI
         self.idp_authorize = idp_authorize
         self.login_hint = login_hint
         self.result: AuthorizationCodeResult | None = None
@@ -142,7 +144,7 @@ class HeadlessBrowser:
             form = FORM.search(response.text) if response.status_code == 200 else None
             if response.is_redirect:
                 location = urljoin(str(response.url), response.headers["location"])
-                if location.startswith(REDIRECT_URI):
+                if location.startswith(self.redirect_uri):
                     query = dict(parse_qsl(urlsplit(location).query))
                     self.result = AuthorizationCodeResult(
                         code=query["code"], state=query.get("state"), iss=query.get("iss")

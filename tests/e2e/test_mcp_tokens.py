@@ -68,7 +68,8 @@ async def test_refresh_after_expiry_rotates_the_refresh_token(
 async def test_revoked_grant_gets_401_on_the_next_call(
     stack_for: StackFor, browser_for: BrowserFor
 ) -> None:
-    """After /revoke the next MCP call gets 401, and the client signs in again (no new consent)."""
+    """After /revoke the next MCP call gets 401, and the client signs in again. The SDK asks
+    with prompt=consent, so the approval page is shown again rather than remembered."""
     stack = stack_for("envoy")
     browser = browser_for(stack, "frank")
     async with mcp_session(stack.mcp_url(), browser) as session:
@@ -86,7 +87,7 @@ async def test_revoked_grant_gets_401_on_the_next_call(
     assert again[0].challenge is not None and 'error="invalid_token"' in again[0].challenge
     steps = [s.step for s in again]
     assert "GET /authorize 303" in steps and steps[-1] == "POST /mcp 200", steps
-    assert len(browser.consent_pages) == 1  # the approval is remembered
+    assert len(browser.consent_pages) == 2  # prompt=consent: asked again, not remembered
 
 
 @pytest.mark.parametrize(

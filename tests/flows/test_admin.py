@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -13,10 +15,11 @@ import yaml
 
 from mcp_gatekeeper.cli import main
 from mcp_gatekeeper.config import Config
-from tests.flows.driver import Driver
+from tests.flows.driver import REDIRECT_URI, Driver
 from tests.integration.service import running_service
 from tests.store.conftest import fernet_key
-from tests.support import config_dict, running
+from tests.support import FakeClock, config_dict, running, state_of
+from tests.tls import HttpsServer, Reply, make_pki
 
 A = "a.example.test"
 TOKEN = "admin-token-for-tests-0123456789"
@@ -37,11 +40,16 @@ class Admin:
         headers = {"authorization": f"Bearer {token}"}
         return await self.client.request(method, "/admin" + path, headers=headers)
 
-    async def signed_in_client(self) -> tuple[str, dict[str, Any]]:
-        client = await self.driver.register(client_name="Notes app")
-        code, login = await self.driver.code_for(client["client_id"])
-        tokens: dict[str, Any] = (await self.driver.exchange(code, login)).json()
-        return client["client_id"], tokens
+    async def signed_in_client(self, **metadata: Any) -> tuple[str, dict[str, Any]]:
+        client = await self.driver.register(client_name="Notes app", **metadata)
+        return client["client_id"], await self.tokens_for(client["client_id"])
+
+    async def tokens_for(self, client_id: str) -> dict[str, Any]:
+        code, login = await self.driver.code_for(client_id)
+        response = await self.driver.exchange(code, login)
+        assert response.status_code == 200, response.text
+        tokens: dict[str, Any] = response.json()
+        return tokens
 
     async def gate(self, token: str) -> int:
         headers = {"host": A, "authorization": f"Bearer {token}"}
@@ -106,7 +114,12 @@ async def test_revoking_a_user_ends_grants_and_forgets_approvals(admin: Admin) -
     """After a user revoke, tokens stop working and the next login asks for approval again."""
     client_id, tokens = await admin.signed_in_client()
     result = (await admin.call("POST", "/users/demo@example.com/revoke")).json()
-    assert result == {"user": "demo@example.com", "grants_ended": 1, "approvals_forgotten": 1}
+    assert result == {
+        "user": "demo@example.com",
+        "grants_ended": 1,
+        "tokens_revoked": 1,
+        "approvals_forgotten": 1,
+    }
     assert await admin.gate(tokens["access_token"]) == 401
     response, _ = await admin.driver.authorize(client_id)
     page = await admin.driver.sign_in(response)
@@ -137,7 +150,7 @@ def test_cli_talks_to_the_running_service(
         assert f"{client_id}  Notes app  grants=1" in listed.out and "1 client(s)" in listed.err
         assert main([*admin, "users", "list"]) == 0
         listed = capsys.readouterr()
-        assert listed.out.startswith("demo@example.com  (demo)\n")
+        assert listed.out.startswith("demo@example.com  (demo)  tokens=1\n")
         assert f"  {client_id}  https://{A}/mcp  checked 20" in listed.out
         assert main([*admin, "users", "revoke", "demo"]) == 0
         assert '"grants_ended": 1' in capsys.readouterr().out
@@ -149,3 +162,116 @@ async def sign_in_elsewhere(config: Config) -> str:
     async with running(config, base_url=f"https://{A}") as (_app, client):
         client_id, _tokens = await Admin(client).signed_in_client()
     return client_id
+
+
+ACCESS_ONLY = {"grant_types": ["authorization_code"]}
+
+
+async def test_revoking_a_client_without_refresh_tokens_ends_its_access_tokens(
+    admin: Admin,
+) -> None:
+    """A client that never got a refresh token holds no grant, only access tokens: they are
+    listed, and revoking the client refuses them at /authenticate at once."""
+    client_id, tokens = await admin.signed_in_client(**ACCESS_ONLY)
+    assert "refresh_token" not in tokens
+    assert await admin.gate(tokens["access_token"]) == 200
+    (listed,) = (await admin.call("GET", "/clients")).json()
+    assert (listed["active_grants"], listed["live_tokens"]) == (0, 1)
+    removed = (await admin.call("DELETE", f"/clients/{client_id}")).json()
+    assert (removed["grants_ended"], removed["tokens_revoked"]) == (0, 1)
+    assert await admin.gate(tokens["access_token"]) == 401
+
+
+async def test_revoking_a_user_ends_access_tokens_of_clients_without_refresh_tokens(
+    admin: Admin,
+) -> None:
+    """The user is listed while holding only access tokens; a user revoke refuses them."""
+    _client_id, tokens = await admin.signed_in_client(**ACCESS_ONLY)
+    (user,) = (await admin.call("GET", "/users")).json()
+    assert (user["email"], user["grants"], user["live_tokens"]) == ("demo@example.com", [], 1)
+    result = (await admin.call("POST", "/users/demo/revoke")).json()
+    assert (result["grants_ended"], result["tokens_revoked"]) == (0, 1)
+    assert await admin.gate(tokens["access_token"]) == 401
+    assert (await admin.call("GET", "/users")).json() == []
+
+
+async def test_a_metadata_document_client_is_listed_revoked_and_allowed_again(
+    tmp_path: Path,
+) -> None:
+    """A client known only by its metadata document: listed with its grants and tokens;
+    revoking it ends them and refuses it at /authorize and /token until it is allowed again."""
+    pki = make_pki(tmp_path)
+    with HttpsServer(pki) as documents:
+        url = f"https://127.0.0.1:{documents.port}/clients/notes.json"
+        document = {
+            "client_id": url,
+            "client_name": "Notes (document)",
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+        }
+        documents.routes["/clients/notes.json"] = Reply(
+            body=json.dumps(document).encode(), headers={"Content-Type": "application/json"}
+        )
+        raw = admin_config() | {
+            "clients": {
+                "metadataDocuments": {"allowPrivateAddresses": True, "caFile": str(pki.ca_file)}
+            }
+        }
+        async with running(Config.model_validate(raw), base_url=f"https://{A}") as (_app, client):
+            admin = Admin(client)
+            tokens = await admin.tokens_for(url)
+            (listed,) = (await admin.call("GET", "/clients")).json()
+            assert listed["client_id"] == url and listed["metadata_document"] is True
+            assert (listed["client_name"], listed["active_grants"], listed["live_tokens"]) == (
+                "Notes (document)",
+                1,
+                1,
+            )
+            path = f"/clients/{quote(url, safe='')}"
+            removed = (await admin.call("DELETE", path)).json()
+            assert removed == {
+                "client_id": url,
+                "grants_ended": 1,
+                "tokens_revoked": 1,
+                "refused_until_allowed": True,
+            }
+            assert await admin.gate(tokens["access_token"]) == 401
+            refresh = await admin.driver.token(
+                {
+                    "grant_type": "refresh_token",
+                    "refresh_token": tokens["refresh_token"],
+                    "client_id": url,
+                }
+            )
+            assert (refresh.status_code, refresh.json()["error"]) == (401, "invalid_client")
+            page, _login = await admin.driver.authorize(url)
+            assert page.status_code == 400 and "revoked" in page.text
+            (listed,) = (await admin.call("GET", "/clients")).json()
+            assert listed["revoked_at"] is not None and listed["live_tokens"] == 0
+            allowed = await admin.call("POST", f"{path}/allow")
+            assert allowed.json() == {"client_id": url, "allowed": True}
+            assert (await admin.call("POST", f"{path}/allow")).status_code == 404
+            again = await admin.tokens_for(url)
+            assert await admin.gate(again["access_token"]) == 200
+
+
+async def test_self_revoking_an_expired_token_adds_nothing() -> None:
+    """/revoke of a token past its exp (+ clock skew) leaves the revocation list as it was:
+    a client can only add entries for live tokens issued to it, so the list is bounded by the
+    tokens issued within one access-token lifetime."""
+    clock = FakeClock()
+    config = Config.model_validate(admin_config())
+    async with running(config, clock, base_url=f"https://{A}") as (app, client):
+        admin = Admin(client)
+        client_id, tokens = await admin.signed_in_client(**ACCESS_ONLY)
+        revocations = state_of(app).revocations
+        clock.advance(config.tokens.access_token_ttl.total_seconds() + 3600)
+        form = {"token": tokens["access_token"], "client_id": client_id}
+        response = await client.post("/revoke", data=form, headers={"host": A})
+        assert response.status_code == 200
+        assert len(revocations) == 0
+        _client_id, live = await admin.signed_in_client(**ACCESS_ONLY)
+        form = {"token": live["access_token"], "client_id": _client_id}
+        await client.post("/revoke", data=form, headers={"host": A})
+        assert len(revocations) == 1 and await admin.gate(live["access_token"]) == 401

@@ -2,13 +2,17 @@
 
 Generated requests (hypothesis, derandomised so CI sees the same examples every run) against
 the whole app with its lifespan: OAuth endpoints answer RFC 6749 §5.2 JSON, the browser flow a
-page, /authenticate one of 200/401/403, discovery 200/421.
+page, /authenticate one of 200/401/403, discovery 200/421. Oversized bodies (announced by
+Content-Length or chunked) and deeply nested JSON get each endpoint's usual 4xx, and no request
+makes the service log a traceback (``tests/integration/test_oversized_bodies.py`` measures the
+memory an oversized body costs the running service).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import string
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +23,7 @@ from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from mcp_gatekeeper.main import create_app
-from tests.support import FakeClock, key_pool, make_config
+from tests.support import FakeClock, key_pool, make_config, mint
 
 A = "a.example.test"
 REDIRECT_URI = "http://127.0.0.1:3030/callback"
@@ -80,6 +84,31 @@ def world() -> Iterator[tuple[TestClient, dict[str, str]]]:
         )
         assert response.status_code == 201, response.text
         yield test_client, response.json()
+
+
+class Tracebacks(logging.Handler):
+    """Every log record that carries an exception or a traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info or "Traceback" in record.getMessage():
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_traceback_logged() -> Iterator[None]:
+    """Whatever a client sends, the service logs no traceback (it did for deep JSON)."""
+    handler = Tracebacks()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+    assert not handler.records, [f"{r.name}: {r.getMessage()}" for r in handler.records]
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +235,110 @@ def test_discovery(client: TestClient, host: str, suffix: str) -> None:
     ):
         response = client.get(path + suffix, headers={"host": host})
         assert_page(response, {200, 400, 404, 421})
+
+
+#: Endpoint, content type, and what its refusal of an oversized body looks like.
+BODY_ENDPOINTS = [
+    ("/token", "application/x-www-form-urlencoded", "json"),
+    ("/revoke", "application/x-www-form-urlencoded", "json"),
+    ("/register", "application/json", "json"),
+    ("/consent", "application/x-www-form-urlencoded", "page"),
+]
+LIMITS = {"/token": 16_384, "/revoke": 16_384, "/register": 16_384, "/consent": 65_536}
+BODIES = settings(FUZZ, max_examples=24)
+
+
+def _body(size: int, announced: bool) -> bytes | Iterator[bytes]:
+    """``size`` bytes, with a Content-Length, or as a stream (chunked, no length)."""
+    body = b"a=" + b"b" * (size - 2)
+    return body if announced else iter([body])
+
+
+@BODIES
+@given(
+    endpoint=st.sampled_from(BODY_ENDPOINTS),
+    excess=st.integers(1, 3_000_000),
+    announced=st.booleans(),
+)
+def test_oversized_bodies_are_refused(
+    client: TestClient, endpoint: tuple[str, str, str], excess: int, announced: bool
+) -> None:
+    """One byte over the limit or megabytes: the endpoint's usual 400, saying why."""
+    path, content_type, kind = endpoint
+    content = _body(LIMITS[path] + excess, announced)
+    response = client.post(path, content=content, headers={"host": A, "content-type": content_type})
+    if kind == "json":
+        assert_oauth_error(response, {400})
+        assert response.json()["error"] in {"invalid_request", "invalid_client_metadata"}
+    else:
+        assert_page(response, {400})
+    assert "too large" in response.text
+
+
+@BODIES
+@given(excess=st.integers(1, 3_000_000), announced=st.booleans())
+def test_oversized_forwarded_bodies_are_refused(
+    client: TestClient, excess: int, announced: bool
+) -> None:
+    """A forwarded body past the inspection limit is refused for a valid token (403), never
+    judged on the part that fit."""
+    token = mint(client.app, A)  # type: ignore[arg-type]
+    content = _body(1_048_576 + excess, announced)
+    response = client.post(
+        "/authenticate",
+        content=content,
+        headers={"host": A, "authorization": f"Bearer {token}", "content-type": "application/json"},
+    )
+    assert response.status_code == 403, response.text[:300]
+    assert "too large" in response.json()["error_description"]
+
+
+def _nested(depth: int, kind: str) -> str:
+    opening, closing = {"array": ("[", "]"), "object": ('{"a":', "}")}[kind]
+    return opening * depth + "1" + closing * depth
+
+
+nesting = st.tuples(st.integers(65, 5000), st.sampled_from(["array", "object"]))
+
+
+@BODIES
+@given(nested=nesting)
+def test_deep_json_registration_is_invalid_client_metadata(
+    client: TestClient, nested: tuple[int, str]
+) -> None:
+    """Registration JSON nested past 64 levels is invalid_client_metadata (it was a 500)."""
+    response = client.post(
+        "/register",
+        content=_nested(*nested),
+        headers={"host": A, "content-type": "application/json"},
+    )
+    assert_oauth_error(response, {400})
+    assert response.json()["error"] == "invalid_client_metadata"
+
+
+@BODIES
+@given(nested=nesting)
+def test_deep_json_forwarded_body_is_refused(client: TestClient, nested: tuple[int, str]) -> None:
+    """A forwarded JSON-RPC body nested past 64 levels: 403 for a valid token, 401 without."""
+    token = mint(client.app, A)  # type: ignore[arg-type]
+    body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":' + _nested(*nested) + "}"
+    for authorization, status in ((f"Bearer {token}", 403), (None, 401)):
+        headers = {"host": A, "content-type": "application/json"}
+        if authorization:
+            headers["authorization"] = authorization
+        response = client.post("/authenticate", content=body, headers=headers)
+        assert response.status_code == status, response.text[:300]
+
+
+@BODIES
+@given(nested=nesting)
+def test_deep_json_token_header_is_an_invalid_token(
+    client: TestClient, nested: tuple[int, str]
+) -> None:
+    """A bearer token whose JOSE header nests deep is just an invalid token (401)."""
+    header = base64.urlsafe_b64encode(_nested(*nested).encode()).rstrip(b"=").decode()
+    response = client.get(
+        "/authenticate", headers={"host": A, "authorization": f"Bearer {header}.e30.c2ln"}
+    )
+    assert response.status_code == 401, response.text[:300]
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]

@@ -123,10 +123,37 @@ async def test_malformed_body_is_invalid_client_metadata(
     assert response.status_code == 400 and response.json()["error"] == "invalid_client_metadata"
 
 
+async def register_from(client: httpx.AsyncClient, forwarded_for: str) -> httpx.Response:
+    """A registration as the gateway forwards it: the client's address appended last."""
+    return await client.post(
+        "/register",
+        json={"redirect_uris": ["http://127.0.0.1/cb"]},
+        headers={"x-forwarded-for": forwarded_for},
+    )
+
+
 async def test_registration_is_rate_limited(client: httpx.AsyncClient) -> None:
-    """A flood of registrations is slowed down (429) instead of filling the store."""
-    statuses = [(await register(client)).status_code for _ in range(40)]
+    """A flood of registrations from many addresses is slowed down (429) by the global limit
+    instead of filling the store."""
+    statuses = [(await register_from(client, f"198.51.100.{n}")).status_code for n in range(40)]
     assert statuses.count(201) == 30 and statuses[-1] == 429
+
+
+async def test_one_address_cannot_use_up_everyone_s_registrations(
+    client: httpx.AsyncClient,
+) -> None:
+    """10 a minute per client address (the entry the gateway appends, not what the client put
+    before it); after that 429 slow_down with Retry-After, while other addresses still register."""
+    statuses = [
+        (await register_from(client, f"10.0.0.{n}, 203.0.113.7")).status_code for n in range(12)
+    ]
+    assert statuses == [201] * 10 + [429] * 2
+    refused = await register_from(client, "203.0.113.7")
+    assert refused.status_code == 429 and refused.json()["error"] == "slow_down"
+    assert "this address" in refused.json()["error_description"]
+    assert 1 <= int(refused.headers["retry-after"]) <= 6  # one registration every 6 seconds
+    assert (await register_from(client, "203.0.113.8")).status_code == 201
+    assert (await register_from(client, "2001:db8::1")).status_code == 201
 
 
 async def test_refused_requests_leave_no_state_behind() -> None:

@@ -86,6 +86,8 @@ def write_config(path: Path, host: str, store: dict[str, Any], **server: Any) ->
             "hosts": [{"host": host, "scopes": SCOPES}],
             "trustedHostHeaders": "x-forwarded",
         },
+        # Every test client registers from the one loopback address.
+        "clients": {"registrationsPerMinutePerAddress": 1000},
         "server": {"host": LOOPBACK, "logLevel": "warning", **server},
         "store": store,
     }

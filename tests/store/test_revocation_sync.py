@@ -107,3 +107,20 @@ async def test_a_store_that_comes_back_empty_forgets_nothing_learnt() -> None:
     await store.put("revoked-meta", "version", b"new", ttl=60)
     await b_sync.poll()
     assert "jti-1" in b_list
+
+
+def test_an_entry_lives_exactly_as_long_as_its_token_however_many_follow() -> None:
+    """Mass revocation never pushes an older entry out (that would make its token valid again);
+    each entry leaves when its token would be refused anyway, at exp + clock skew."""
+    clock = FakeClock()
+    revocations = RevocationList(clock, clock_skew=60)
+    revocations.revoke("old", EXPIRES)
+    for number in range(150_000):
+        revocations.revoke(f"jti-{number}", EXPIRES + 600)
+    assert "old" in revocations and len(revocations) == 150_001
+    clock.advance(EXPIRES + 60 - clock.now - 1)
+    assert "old" in revocations
+    clock.advance(1)
+    assert "old" not in revocations and "jti-0" in revocations
+    revocations.revoke("dead", clock.now - 60)
+    assert "dead" not in revocations

@@ -24,9 +24,10 @@ def problems(tmp_path: Path, extra: dict[str, Any], env: dict[str, str] | None =
 
 
 def test_several_workers_need_a_shared_store(tmp_path: Path) -> None:
-    """workers > 1 with memory:// is refused, naming both settings; with sqlite it is fine."""
+    """workers > 1 with memory:// is refused once, naming both settings; with sqlite it is
+    fine."""
     found = problems(tmp_path, {"server": {"workers": 2}})
-    assert [line.split(":")[0] for line in found] == ["server.workers", "store.url"]
+    assert [line.split(": ")[0] for line in found] == ["server.workers, store.url"]
     shared = {"url": f"sqlite://{tmp_path}/s.db", "encryptionKey": fernet_key()}
     assert problems(tmp_path, {"server": {"workers": 2}, "store": shared}) == []
 

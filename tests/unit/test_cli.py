@@ -186,6 +186,51 @@ def test_serve_with_bad_config_exits_before_serving(
     assert "the configuration has 4 problem(s)" in err
 
 
+def _serve(*argv: str) -> subprocess.CompletedProcess[str]:
+    """``mcp-gatekeeper serve ...`` as a process; one that starts serving is killed by the
+    timeout, which fails the test."""
+    return subprocess.run(
+        [str(SCRIPT), "serve", *argv],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=30,
+        check=False,
+    )
+
+
+def test_serve_command_line_overrides_are_validated_like_the_file(tmp_path: Path) -> None:
+    """``serve --host 0.0.0.0`` with the demo login is refused with the very problems the same
+    setting in the file gets, exit status 2, and nothing starts listening on the port."""
+    from tests.integration.harness import free_port
+    from tests.integration.harness.ports import port_accepts
+
+    port = free_port()
+    demo = write(tmp_path, GOOD)
+    everywhere = "0.0.0.0"  # noqa: S104 - refusing it is the point
+    refused = _serve("--config", str(demo), "--host", everywhere, "--port", str(port))
+    in_file = write(tmp_path, GOOD + f"server:\n  host: {everywhere}\n", "in-file.yaml")
+    checked = subprocess.run(
+        [str(SCRIPT), "check-config", "--config", str(in_file)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=30,
+        check=False,
+    )
+    assert refused.returncode == checked.returncode == EXIT_BAD_CONFIG
+    assert "server.host" in refused.stderr and "loopback" in refused.stderr
+    assert refused.stderr == checked.stderr
+    assert not port_accepts(port)
+
+
+def test_serve_port_override_is_range_checked(tmp_path: Path) -> None:
+    """``serve --port 70000`` is the same problem as ``server.port: 70000`` in the file."""
+    refused = _serve("--config", str(write(tmp_path, GOOD)), "--port", "70000")
+    assert refused.returncode == EXIT_BAD_CONFIG
+    assert "- server.port: Input should be less than 65536" in refused.stderr
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     """--version prints the program name and version and exits 0."""
     with pytest.raises(SystemExit) as caught:

@@ -242,17 +242,26 @@ def test_bad_duration_is_a_problem(tmp_path: Path, written: str, fragment: str) 
 @pytest.mark.parametrize(
     ("tokens", "fragment"),
     [
-        ("accessTokenTTL: 5s", "accessTokenTTL must be at least 10s"),
-        ("keyRotationInterval: 30s", "keyRotationInterval must be at least 1m"),
-        ("clockSkew: 10m", "clockSkew above 5m"),
+        ("accessTokenTTL: 5s", "must be at least 10s"),
+        ("keyRotationInterval: 30s", "must be at least 1m"),
+        ("clockSkew: 10m", "above 5m"),
         ("verifyCacheSize: -1", "greater than or equal to 0"),
+        ("authorizationCodeTTL: 11m", "between 10s and 10m"),
+        ("loginTimeout: 30s", "no time for MFA"),
     ],
-    ids=["ttl-too-short", "rotation-too-short", "skew-too-large", "negative-cache"],
+    ids=[
+        "ttl-too-short",
+        "rotation-too-short",
+        "skew-too-large",
+        "negative-cache",
+        "code",
+        "login",
+    ],
 )
 def test_token_limits(tmp_path: Path, tokens: str, fragment: str) -> None:
-    """Token settings outside safe limits are reported."""
+    """Token settings outside safe limits are reported on their own path."""
     problem = only_problem(tmp_path, MINIMAL + f"tokens:\n  {tokens}\n")
-    assert problem.path.startswith("tokens")
+    assert problem.path == "tokens." + tokens.split(":")[0]
     assert fragment in problem.message
 
 
@@ -285,26 +294,104 @@ def test_unknown_key_is_reported_with_its_path(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "path"),
+    ("text", "path", "nearest"),
     [
-        (MINIMAL + "proxyy: {}\n", "proxyy"),
-        (MINIMAL + "  trustedHostHeader: host\n", "proxy.trustedHostHeader"),
-        (MINIMAL + "tokens:\n  accessTokenTtl: 1h\n", "tokens.accessTokenTtl"),
-        (MINIMAL + PROVIDER + "  clientId: x\n", "provider.clientId"),
-        (MINIMAL + "  identityHeaders:\n    mail: X-Mail\n", "proxy.identityHeaders.mail"),
+        (MINIMAL + "proxyy: {}\n", "proxyy", "proxy"),
+        (MINIMAL + "  trustedHostHeader: host\n", "proxy.trustedHostHeader", "trustedHostHeaders"),
+        (MINIMAL + "tokens:\n  accessTokenTtl: 1h\n", "tokens.accessTokenTtl", "accessTokenTTL"),
+        (MINIMAL + PROVIDER + "  clientId: x\n", "provider.clientId", "clientID"),
+        (MINIMAL + "  identityHeaders:\n    mail: X-Mail\n", "proxy.identityHeaders.mail", "email"),
         (
             with_hosts(
                 "host: mcp.example.com\n      scopes:\n        - name: r\n          tool: [x]"
             ),
             "proxy.hosts[0].scopes[0].tool",
+            "tools",
+        ),
+        (
+            MINIMAL + "server:\n  max_header_bytes: 9000\n",
+            "server.max_header_bytes",
+            "maxHeaderBytes",
         ),
     ],
-    ids=["top-level", "proxy", "tokens-case", "provider-case", "identity", "scope"],
+    ids=["top-level", "proxy", "tokens-case", "provider-case", "identity", "scope", "snake-case"],
 )
-def test_unknown_keys_everywhere(tmp_path: Path, text: str, path: str) -> None:
-    """Every section forbids unknown keys, including wrongly cased camelCase names."""
-    problems = problems_of(tmp_path, text)
-    assert path in paths_of(problems)
+def test_unknown_keys_everywhere(tmp_path: Path, text: str, path: str, nearest: str) -> None:
+    """Every section forbids unknown keys, including wrongly cased camelCase names, and names
+    the nearest valid key of that section."""
+    [problem] = [p for p in problems_of(tmp_path, text) if p.path == path]
+    assert problem.message == f"unknown setting; did you mean {nearest!r}?"
+
+
+def test_an_unknown_key_far_from_any_says_how_keys_are_written(tmp_path: Path) -> None:
+    """No valid key is near ``colour``: no guess, the spelling hint instead."""
+    problem = only_problem(tmp_path, MINIMAL + "server:\n  colour: blue\n")
+    assert problem.message == "unknown setting (check the spelling; keys are camelCase)"
+
+
+def test_a_misspelt_environment_variable_names_the_nearest_setting(tmp_path: Path) -> None:
+    """``..._SERVER__WROKERS`` suggests ``workers``."""
+    problem = only_problem(tmp_path, MINIMAL, {"MCP_GATEKEEPER_SERVER__WROKERS": "2"})
+    assert problem.path == "MCP_GATEKEEPER_SERVER__WROKERS"
+    assert problem.message == "no setting named 'WROKERS' here; did you mean 'workers'?"
+
+
+# --- rules across settings, reported with everything else ----------------------------------
+
+
+def test_rules_across_settings_are_reported_with_the_other_problems(tmp_path: Path) -> None:
+    """Several workers on memory:// and the demo login off loopback are reported in the same
+    run as a typo, a bad host and a bad duration elsewhere: each once, naming its settings."""
+    text = with_hosts("host: MCP.example.com\n      hots: x") + (
+        "tokens:\n  accessTokenTTL: 1x\n  clockSkew: 10m\n"
+        "server:\n  host: 0.0.0.0\n  workers: 2\n  maxHeaderBytes: 100\n"
+    )
+    assert sorted(paths_of(problems_of(tmp_path, text))) == [
+        "provider.name, server.host",
+        "proxy.hosts[0].host",
+        "proxy.hosts[0].hots",
+        "server.maxHeaderBytes",
+        "server.workers, store.url",
+        "tokens.accessTokenTTL",
+        "tokens.clockSkew",
+    ]
+
+
+def test_a_rule_that_ran_is_not_reported_twice(tmp_path: Path) -> None:
+    """The identity header clash is found by pydantic already; another problem in the same
+    section does not make it appear again."""
+    text = MINIMAL + "  issuer: nope\n  identityHeaders: {user: X-A, email: x-a}\n"
+    assert sorted(paths_of(problems_of(tmp_path, text))) == [
+        "proxy.identityHeaders",
+        "proxy.issuer",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("server", "path"),
+    [
+        ("  host: 0.0.0.0\nprovider: {name: okta}\n", "provider.name"),
+        ("  workers: many\n", "server.workers"),
+    ],
+    ids=["provider-unknown", "workers-not-a-number"],
+)
+def test_a_rule_on_an_invalid_setting_is_not_guessed(
+    tmp_path: Path, server: str, path: str
+) -> None:
+    """A rule whose input did not validate stays silent: an unknown provider is not taken for
+    the demo login, workers that are not a number are not "several"."""
+    assert paths_of(problems_of(tmp_path, MINIMAL + "server:\n" + server)) == [path]
+
+
+@pytest.mark.parametrize("value", ["100", "1073741824", "64KiB", "-1", "true"])
+def test_max_header_bytes_must_be_a_sensible_size(tmp_path: Path, value: str) -> None:
+    """``server.maxHeaderBytes`` is a byte count between 8 KiB and 1 MiB."""
+    problem = only_problem(tmp_path, MINIMAL + f"server:\n  maxHeaderBytes: {value}\n")
+    assert problem.path == "server.maxHeaderBytes"
+    assert (
+        load(tmp_path, MINIMAL + "server:\n  maxHeaderBytes: 16384\n").server.max_header_bytes
+        == 16384
+    )
 
 
 def test_missing_proxy_is_reported(tmp_path: Path) -> None:
@@ -1069,7 +1156,7 @@ def test_python_style_keys_are_unknown(tmp_path: Path) -> None:
 def test_without_a_provider_the_demo_login_needs_loopback(tmp_path: Path) -> None:
     """The demo login signs anyone in, so it is refused unless the service listens on loopback."""
     problems = problems_of(tmp_path, MINIMAL + "server:\n  host: 0.0.0.0\n")
-    assert sorted(paths_of(problems)) == ["provider.name", "server.host"]
+    assert paths_of(problems) == ["provider.name, server.host"]
     assert "loopback" in problems[0].message
     assert load(tmp_path, MINIMAL + "server:\n  host: '::1'\n").provider.name == "demo"
 

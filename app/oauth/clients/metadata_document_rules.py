@@ -4,7 +4,6 @@ lifetime, document contents). Fetching lives in ``metadata_documents.py``."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 import time
 from email.utils import parsedate_to_datetime
@@ -13,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 from pydantic import ValidationError
 
+from ... import bounded_json
 from .models import ClientMetadata
 
 MAX_URL_LENGTH = 2000
@@ -103,8 +103,10 @@ def _http_date(value: str) -> int:
 def parse_document(url: str, body: bytes) -> ClientMetadata:
     """The client a fetched document describes, checked against draft §4.1 and our limits."""
     try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
+        document = bounded_json.loads(body)
+    except bounded_json.UnboundedJson as exc:
+        raise UnusableMetadataDocument(f"the document is not JSON we read: {exc}") from None
+    except ValueError:
         raise UnusableMetadataDocument("the document is not JSON") from None
     if not isinstance(document, dict):
         kind = type(document).__name__

@@ -14,12 +14,19 @@ from pydantic import ValidationError
 
 from ...config.model import ClientsConfig
 from ...store import Store
-from ..errors import InvalidClientMetadata, InvalidRedirectUri, SlowDown
+from ..errors import InvalidClientMetadata, InvalidRedirectUri
 from ..hashing import secret_key
+from .metadata_document_rules import UnusableMetadataDocument
 from .models import GRANT_TYPES, SUPPORTED_AUTH_METHODS, ClientMetadata, RegisteredClient
 from .redirect_uris import registration_problem
+from .registration_limit import RegistrationLimit
 
 NAMESPACE = "clients"
+#: Metadata-document clients an administrator revoked: anyone can serve a document, so such a
+#: client cannot be deleted like a registration, only refused by its URL.
+DENIED = "denied-clients"
+#: Until an operator allows the client again (the store wants a lifetime: ten years).
+DENIED_FOR = 10 * 365 * 86400.0
 log = logging.getLogger(__name__)
 
 
@@ -47,12 +54,13 @@ class ClientRegistry:
         self._allowed = allowed_redirect_urls
         self._documents = documents
         self._clock = clock
-        self._tokens = float(config.registrations_per_minute)
-        self._refilled = clock()
+        self._limit = RegistrationLimit(
+            config.registrations_per_minute, config.registrations_per_minute_per_address, clock
+        )
 
-    async def register(self, raw: object) -> tuple[RegisteredClient, str | None]:
-        """Validate and store a client; returns it with its secret (if it has one)."""
-        self._take_registration_token()
+    async def register(self, raw: object, address: str) -> tuple[RegisteredClient, str | None]:
+        """Validate and store a client from ``address``; returns it with its secret (if any)."""
+        self._limit.take(address)
         try:
             metadata = ClientMetadata.model_validate(raw)
         except ValidationError as exc:
@@ -100,6 +108,8 @@ class ClientRegistry:
         ``UnusableMetadataDocument`` propagates: the caller says why the document was refused.
         """
         if is_metadata_document_id(client_id) and self._documents is not None:
+            if await self._store.get(DENIED, client_id) is not None:
+                raise UnusableMetadataDocument("an administrator of this service revoked it")
             metadata = await self._documents.get(client_id)
             self.check_metadata(metadata)
             return RegisteredClient(
@@ -124,20 +134,20 @@ class ClientRegistry:
         found = await self._store.pop(NAMESPACE, client_id)
         return found is not None
 
+    async def deny(self, client_id: str) -> None:
+        """Refuse a metadata-document client at /authorize and /token until ``allow``."""
+        await self._store.put(DENIED, client_id, repr(self._clock()).encode(), DENIED_FOR)
+
+    async def allow(self, client_id: str) -> bool:
+        """Lift ``deny``; ``False`` if the client was not refused."""
+        return await self._store.pop(DENIED, client_id) is not None
+
+    async def denied(self) -> dict[str, float]:
+        """Refused metadata-document clients and since when (administration: a scan)."""
+        return {client_id: float(raw) for client_id, raw in await self._store.items(DENIED)}
+
     @staticmethod
     def secret_matches(client: RegisteredClient, secret: str) -> bool:
         if client.client_secret_hash is None:
             return False
         return hmac.compare_digest(secret_key(secret), client.client_secret_hash)
-
-    def _take_registration_token(self) -> None:
-        """A token bucket: registration is unauthenticated, so it must not fill the store."""
-        now = self._clock()
-        rate = self._config.registrations_per_minute / 60.0
-        self._tokens = min(
-            self._config.registrations_per_minute, self._tokens + (now - self._refilled) * rate
-        )
-        self._refilled = now
-        if self._tokens < 1:
-            raise SlowDown("Too many client registrations; try again in a minute")
-        self._tokens -= 1

@@ -165,6 +165,7 @@ projected volume, never a value. */}}
 {{- with $x.allowedRedirectURLs }}{{ $_ := set $proxy "allowedRedirectURLs" . }}{{ end -}}
 {{- $server := dict "host" "0.0.0.0" "port" 8080 "logLevel" $v.server.logLevel "denyLogRate" $v.server.denyLogRate -}}
 {{- if ne (int $v.server.workers) 1 }}{{ $_ := set $server "workers" (int $v.server.workers) }}{{ end -}}
+{{- if $v.server.maxHeaderBytes }}{{ $_ := set $server "maxHeaderBytes" (int $v.server.maxHeaderBytes) }}{{ end -}}
 {{- if $v.admin.existingSecret }}{{ $_ := set $server "adminTokenFile" (printf "%s/admin-token" $secrets) }}{{ end -}}
 {{- $config := dict "provider" $provider "proxy" $proxy "server" $server -}}
 {{- with $v.tokens }}{{ $_ := set $config "tokens" . }}{{ end -}}

@@ -1,0 +1,96 @@
+"""A cap on the request line and headers, for uvicorn's httptools protocol.
+
+httptools buffers a header line of any length before it calls back, so without a cap one
+client sending a 24 MiB header holds the event loop for seconds and every other request with it.
+uvicorn bounds this only in its h11 protocol (``h11_max_incomplete_event_size``); this subclass
+reads the same setting and counts the bytes that arrive while a request's head is incomplete.
+The count sits in ``data_received`` around the parser call: a request pays one comparison per
+read of the socket and nothing per header.
+"""
+
+from __future__ import annotations
+
+import http
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+#: Seconds the connection keeps reading (and dropping) what the client still sends after the
+#: 431: closing at once with unread data makes the kernel send a reset, which can destroy the
+#: answer before the client reads it. Bounded, so a client that never stops cannot hold it open.
+LINGER_SECONDS = 2.0
+
+TOO_LARGE = http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
+
+
+class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` answering 431 once a request's head exceeds the configured size.
+
+    The limit is ``config.h11_max_incomplete_event_size``: bytes of request line and headers
+    together, up to and including the blank line that ends them.
+    """
+
+    _head_bytes = 0
+    _in_head = True
+    _refused = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # lingering after the 431: drop the rest of the oversized request
+        limit = self.config.h11_max_incomplete_event_size
+        if not self._in_head or limit is None:
+            super().data_received(data)
+            return
+        allowance = limit - self._head_bytes
+        if len(data) <= allowance:
+            self._head_bytes += len(data)
+            super().data_received(data)
+            return
+        # Parse only up to the limit: a head still incomplete there is too large, and one that
+        # ended within it lets the rest (its body, or the next request) go on as usual.
+        self._head_bytes = limit
+        if allowance > 0:
+            super().data_received(data[:allowance])
+        if self.transport.is_closing():
+            return  # the parser refused the request itself (400)
+        if self._in_head:
+            self._refuse(limit)
+        else:
+            self.data_received(data[allowance:])
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # The next request on this connection starts its head with the next bytes.
+        self._in_head = True
+
+    def _refuse(self, limit: int) -> None:
+        self._refused = True
+        self.logger.warning("Request line and headers above %d bytes: refused.", limit)
+        if self.cycle is not None and not self.cycle.response_complete:
+            # An earlier request on this connection is still being answered: a 431 now would
+            # interleave with its response, so the connection is just closed after it.
+            self.cycle.keep_alive = False
+            self.flow.pause_reading()
+            return
+        body = f"{TOO_LARGE.phrase}: request line and headers above {limit} bytes\n".encode()
+        self.transport.write(
+            b"".join(
+                [
+                    STATUS_LINE[TOO_LARGE],
+                    *(b"%s: %s\r\n" % header for header in self.server_state.default_headers),
+                    b"content-type: text/plain; charset=utf-8\r\n",
+                    b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
+                    b"connection: close\r\n\r\n",
+                    body,
+                ]
+            )
+        )
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()

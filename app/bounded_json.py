@@ -32,11 +32,12 @@ def loads(data: bytes | str, *, max_bytes: int | None = None, max_depth: int = M
     # Only a document with more brackets than the depth allows can nest too deep: the common,
     # shallow one skips the walk.
     if text.count("[") + text.count("{") > max_depth:
-        _check_depth(value, max_depth)
+        check_depth(value, max_depth)
     return value
 
 
-def _check_depth(value: Any, max_depth: int) -> None:
+def check_depth(value: Any, max_depth: int = MAX_DEPTH) -> None:
+    """``UnboundedJson`` if ``value`` (parsed JSON) nests deeper than ``max_depth``."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         node, depth = stack.pop()

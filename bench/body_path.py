@@ -24,28 +24,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+from body_cost import BODY
 from loadgen import run_wrk
 from procs import ServerProcess
 
-BODY = {
-    "jsonrpc": "2.0",
-    "id": 42,
-    "method": "tools/call",
-    "params": {
-        "name": "get",
-        "arguments": {"sql": "select * from orders where id = $1", "params": [7], "limit": 50},
-        "_meta": {"progressToken": "p-1"},
-    },
-}
 TARGET = 0.95
 
 
 def wrk_script(directory: Path) -> Path:
     script = directory / "body.lua"
-    body = json.dumps(BODY, separators=(",", ":"))
     script.write_text(
         'wrk.method = "POST"\n'
-        f"wrk.body = {json.dumps(body)}\n"
+        f"wrk.body = {json.dumps(BODY.decode())}\n"
         'wrk.headers["Content-Type"] = "application/json"\n'
     )
     return script

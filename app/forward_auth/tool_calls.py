@@ -24,6 +24,8 @@ from typing import Any
 
 import jiter
 
+from ..bounded_json import UnboundedJson, check_depth
+
 TOOLS_CALL = "tools/call"
 #: Bodies above this are not parsed; Envoy's ``max_request_bytes`` should stay below it.
 MAX_BODY_BYTES = 1_048_576
@@ -157,7 +159,10 @@ def parse_strict_json(body: bytes) -> Any:
     _check_member_names(value)
     # A body with fewer brackets than the limit cannot nest deeper: most skip the walk.
     if body.count(b"[") + body.count(b"{") > MAX_DEPTH:
-        _check_depth(value)
+        try:
+            check_depth(value, MAX_DEPTH)
+        except UnboundedJson:
+            raise UnreadableToolCall(f"the body nests deeper than {MAX_DEPTH} levels") from None
     return value
 
 
@@ -185,18 +190,3 @@ def _remember_distinct(names: tuple[str, ...]) -> None:
         raise UnreadableToolCall("the body has member names that differ only in case")
     if len(_DISTINCT_NAMES) < MAX_REMEMBERED_SHAPES:
         _DISTINCT_NAMES.add(names)
-
-
-def _check_depth(value: Any) -> None:
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if type(node) is dict:
-            children: Any = node.values()
-        elif type(node) is list:
-            children = node
-        else:
-            continue
-        if depth > MAX_DEPTH:
-            raise UnreadableToolCall(f"the body nests deeper than {MAX_DEPTH} levels")
-        stack.extend((child, depth + 1) for child in children)

@@ -314,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     except DemoError as exc:
         print(f"demo failed: {exc}\n(logs in {workdir})", file=sys.stderr, flush=True)
     finally:
+        STOP.fired = True  # a signal now (after an error, say) must not cut the stopping short
         for child in reversed(children):
             child.stop()
     if not failed:  # the logs are kept only to explain a failure

@@ -13,6 +13,7 @@ CLI has to ask it over HTTP.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,8 +22,10 @@ from ..config.model import is_loopback
 from ..errors import GatekeeperError, NotFound
 from ..oauth import families, issued
 from ..oauth.clients.registry import is_metadata_document_id
-from ..oauth.consent import APPROVALS, Approval
+from ..oauth.codes import CODES
+from ..oauth.consent import APPROVALS, CONSENTS, Approval
 from ..oauth.context import OAuthContext, OAuthDep
+from ..oauth.records import AuthorizationCode, AuthorizationRequest, PendingConsent, User
 from ..ops.audit import audit
 from . import inventory
 
@@ -62,14 +65,20 @@ async def remove_client(client_id: str, request: Request, oauth: OAuthDep) -> di
     document = is_metadata_document_id(client_id)
     if document:
         await oauth.clients.deny(client_id)
-    elif not await oauth.clients.delete(client_id):
-        raise NotFound(f"No registered client {client_id!r}")
+        deleted = True
+    else:
+        deleted = await oauth.clients.delete(client_id)
+    # Even when the client is gone already: a revoke cut short (store timeout) is finished by
+    # running it again, instead of answering 404 with tokens still live.
     revoked = await issued.revoke_where(oauth, lambda token: token.client_id == client_id)
     ended = await families.revoke_where(
         oauth,
         lambda family: family.client_id == client_id,
         "client removed by an administrator",
     )
+    pending = await _forget_pending(oauth, lambda req, _user: req.client_id == client_id)
+    if not (deleted or revoked or ended or pending):
+        raise NotFound(f"No registered client {client_id!r}")
     audit("client_removed", client_id=client_id, grants_ended=ended, tokens_revoked=revoked)
     return {
         "client_id": client_id,
@@ -132,6 +141,8 @@ async def revoke_user(user: str, request: Request, oauth: OAuthDep) -> dict[str,
         lambda family: user in (family.user.subject, family.user.email),
         "user revoked by an administrator",
     )
+    # A login half done (consent page open, code not yet redeemed) must not finish either.
+    await _forget_pending(oauth, lambda _req, who: user in (who.subject, who.email))
     forgotten = 0
     for key, raw in await oauth.store.items(APPROVALS):
         approval = oauth.records.load(Approval, raw)
@@ -151,3 +162,21 @@ async def revoke_user(user: str, request: Request, oauth: OAuthDep) -> dict[str,
         "tokens_revoked": revoked,
         "approvals_forgotten": forgotten,
     }
+
+
+async def _forget_pending(
+    oauth: OAuthContext, matches: Callable[[AuthorizationRequest, User], bool]
+) -> int:
+    """Drop consent pages and unredeemed codes of logins ``matches`` picks; how many."""
+    dropped = 0
+    kinds: tuple[tuple[str, type[PendingConsent] | type[AuthorizationCode]], ...] = (
+        (CONSENTS, PendingConsent),
+        (CODES, AuthorizationCode),
+    )
+    for namespace, model in kinds:
+        for key, raw in await oauth.store.items(namespace):
+            record = oauth.records.load(model, raw)
+            if record is not None and matches(record.request, record.user):
+                await oauth.store.delete(namespace, key)
+                dropped += 1
+    return dropped

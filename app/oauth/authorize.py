@@ -20,7 +20,7 @@ from ..providers import ProviderError
 from .browser import bind_browser
 from .clients.metadata_document_rules import UnusableMetadataDocument
 from .clients.models import RegisteredClient
-from .clients.redirect_uris import is_well_formed, matches
+from .clients.redirect_uris import is_allowed, is_well_formed, matches
 from .context import OAuthContext, OAuthDep
 from .errors import (
     AuthorizationRedirect,
@@ -76,7 +76,7 @@ async def _client(oauth: OAuthContext, client_id: str | None) -> RegisteredClien
     return client
 
 
-def _redirect_uri(client: RegisteredClient, requested: str | None) -> str:
+def _redirect_uri(client: RegisteredClient, requested: str | None, allowed: list[str]) -> str:
     registered = client.metadata.redirect_uris
     if requested is None:
         if len(registered) != 1:
@@ -92,6 +92,11 @@ def _redirect_uri(client: RegisteredClient, requested: str | None) -> str:
             f"The redirect address {requested!r} is not one this client registered, "
             "so you are not sent there."
         )
+    if not is_allowed(requested, allowed):
+        raise BrowserError(
+            f"The redirect address {requested!r} is not allowed by this service's "
+            "configuration (proxy.allowedRedirectURLs), so you are not sent there."
+        )
     return requested
 
 
@@ -99,7 +104,8 @@ async def validate(request: Request, oauth: OAuthContext, issuer: str) -> Author
     """Client and redirect URI first (errors as a page), then the rest (errors redirected)."""
     try:
         client = await _client(oauth, single(request, "client_id"))
-        redirect_uri = _redirect_uri(client, single(request, "redirect_uri"))
+        allowed = oauth.config.proxy.allowed_redirect_urls
+        redirect_uri = _redirect_uri(client, single(request, "redirect_uri"), allowed)
         state = single(request, "state")
     except InvalidRequest as exc:
         raise BrowserError(exc.description) from None

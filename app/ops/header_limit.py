@@ -37,7 +37,17 @@ class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._refused:
             return  # lingering after the 431: drop the rest of the oversized request
         limit = self.config.h11_max_incomplete_event_size
-        if not self._in_head or limit is None:
+        if limit is None or (not self._in_head and len(data) <= limit):
+            super().data_received(data)
+            return
+        while not self._in_head and len(data) > limit:
+            # A body may end inside this read and a pipelined head follow it, uncounted: feed
+            # at most ``limit`` bytes at a time, so such a head stays under twice the limit.
+            super().data_received(data[:limit])
+            data = data[limit:]
+            if self._refused or self.transport.is_closing():
+                return
+        if not self._in_head:
             super().data_received(data)
             return
         allowance = limit - self._head_bytes

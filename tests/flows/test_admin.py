@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import yaml
+from fastapi import FastAPI
 
 from mcp_gatekeeper.cli import main
 from mcp_gatekeeper.config import Config
@@ -32,8 +33,9 @@ def admin_config(port: int = 8080) -> dict[str, Any]:
 
 
 class Admin:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, app: FastAPI | None = None) -> None:
         self.client = client
+        self.app = app
         self.driver = Driver(client)
 
     async def call(self, method: str, path: str, token: str = TOKEN) -> httpx.Response:
@@ -59,8 +61,8 @@ class Admin:
 @pytest.fixture
 async def admin() -> AsyncIterator[Admin]:
     config = Config.model_validate(admin_config())
-    async with running(config, base_url=f"https://{A}") as (_app, client):
-        yield Admin(client)
+    async with running(config, base_url=f"https://{A}") as (app, client):
+        yield Admin(client, app)
 
 
 async def test_admin_api_needs_the_token(admin: Admin) -> None:
@@ -275,3 +277,29 @@ async def test_self_revoking_an_expired_token_adds_nothing() -> None:
         form = {"token": live["access_token"], "client_id": _client_id}
         await client.post("/revoke", data=form, headers={"host": A})
         assert len(revocations) == 1 and await admin.gate(live["access_token"]) == 401
+
+
+async def test_a_login_half_done_does_not_finish_after_the_user_is_revoked(admin: Admin) -> None:
+    """The consent page open, or a code not yet redeemed, when the user is revoked: neither
+    becomes a token afterwards."""
+    client = await admin.driver.register(client_name="Notes app")
+    response, _login = await admin.driver.authorize(client["client_id"])
+    page = await admin.driver.sign_in(response)
+    code, login = await admin.driver.code_for(client["client_id"])
+    assert (await admin.call("POST", "/users/demo@example.com/revoke")).status_code == 200
+    approved = await admin.driver.answer_consent(page, "approve")
+    exchanged = await admin.driver.exchange(code, login)
+    assert "code=" not in approved.headers.get("location", "")
+    assert exchanged.status_code == 400 and exchanged.json()["error"] == "invalid_grant"
+
+
+async def test_revoking_a_client_again_finishes_what_a_first_attempt_left(admin: Admin) -> None:
+    """The client record already gone (a first revoke cut short): revoking again still ends
+    its tokens instead of answering 404; a client that never was is still a 404."""
+    client_id, tokens = await admin.signed_in_client()
+    assert admin.app is not None and await admin.app.state.oauth.clients.delete(client_id)
+    again = await admin.call("DELETE", f"/clients/{client_id}")
+    unknown = await admin.call("DELETE", "/clients/never-registered")
+    assert again.status_code == 200 and again.json()["tokens_revoked"] == 1
+    assert await admin.gate(tokens["access_token"]) == 401
+    assert unknown.status_code == 404

@@ -127,6 +127,24 @@ async def test_only_the_localhost_port_may_vary(
     assert "not one this client registered" in response.text
 
 
+async def test_a_port_pinned_by_the_allow_list_holds_at_authorize() -> None:
+    """allowedRedirectURLs names one localhost port: another port of the same registered URI
+    is refused at /authorize, although loopback ports may vary otherwise."""
+    settings = config_dict(allowedRedirectURLs=[r"http://localhost:33418/cb"])
+    async with running(Config.model_validate(settings)) as (_app, client):
+        driver = Driver(client)
+        registered = await driver.register(redirect_uris=["http://localhost:33418/cb"])
+        pinned, _ = await driver.authorize(
+            registered["client_id"], redirect_uri="http://localhost:33418/cb"
+        )
+        other, _ = await driver.authorize(
+            registered["client_id"], redirect_uri="http://localhost:4444/cb"
+        )
+    assert pinned.status_code in (302, 303)
+    assert other.status_code == 400 and "location" not in other.headers
+    assert "allowedRedirectURLs" in other.text
+
+
 # An allow-list pattern for subdomains of example.com accepts this, and the consent page would
 # show "attacker.test\.example.com"; a browser reads the backslash as "/" and goes to
 # attacker.test.

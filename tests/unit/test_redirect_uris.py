@@ -44,6 +44,9 @@ def test_plain_urls_may_be_registered(uri: str) -> None:
         ("https://app.example.com:/cb", "plain host"),
         ("https:app.example.com/cb", "absolute"),
         ("http://localhost.evil.example/cb", "loopback"),
+        ("https://app.example.com/cb/../x", "path segments"),
+        ("https://app.example.com/cb/%2E%2e/x", "path segments"),
+        ("https://app.example.com/./cb", "path segments"),
     ],
     ids=[
         "backslash-userinfo",
@@ -63,6 +66,9 @@ def test_plain_urls_may_be_registered(uri: str) -> None:
         "empty-port",
         "no-authority",
         "localhost-prefix",
+        "dot-dot",
+        "escaped-dot-dot",
+        "dot",
     ],
 )
 def test_uris_parsers_disagree_on_are_refused(uri: str, problem: str) -> None:

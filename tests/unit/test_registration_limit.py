@@ -45,6 +45,12 @@ def test_ipv6_clients_count_by_their_64() -> None:
     assert address_key("192.0.2.1") == "192.0.2.1"
 
 
+def test_ipv4_clients_of_a_dual_stack_gateway_each_count_alone() -> None:
+    """::ffff:a.b.c.d is one IPv4 client, not a /64 every IPv4 client would share."""
+    assert address_key("::ffff:192.0.2.1") == "192.0.2.1"
+    assert address_key("::ffff:192.0.2.1") != address_key("::ffff:198.51.100.7")
+
+
 def test_per_address_then_global_with_the_wait() -> None:
     clock = FakeClock()
     limit = RegistrationLimit(per_minute=5, per_address_per_minute=2, clock=clock)

@@ -38,9 +38,14 @@ def _split(uri: str) -> SplitResult | None:
         _ = parts.port  # raises on a malformed port
     except ValueError:
         return None
-    if not _AUTHORITY.fullmatch(parts.netloc):
+    if not _AUTHORITY.fullmatch(parts.netloc) or _has_dot_segment(parts.path):
         return None
     return parts
+
+
+def _has_dot_segment(path: str) -> bool:
+    """``/cb/../x``: browsers resolve it to ``/x``, past a pattern that wanted ``/cb/``."""
+    return any(segment.lower().replace("%2e", ".") in (".", "..") for segment in path.split("/"))
 
 
 def _bracketed_host(parts: SplitResult) -> str:
@@ -71,15 +76,23 @@ def registration_problem(uri: str, allowed: list[str]) -> str | None:
         return "must not contain user information"
     if not _AUTHORITY.fullmatch(parts.netloc) or parts.port == 0:
         return "must have a plain host[:port] (no percent-escapes or other characters in it)"
+    if _has_dot_segment(parts.path):
+        return "must not contain . or .. path segments (browsers resolve them away)"
     host = _bracketed_host(parts)
     if parts.scheme == "http":
         if host not in LOOPBACK_HOSTS:
             return "http is allowed only for loopback (127.0.0.1, [::1], localhost); use https"
     elif parts.scheme != "https":
         return "must use https (or http on loopback)"
-    if allowed and not any(re.fullmatch(pattern, uri) for pattern in allowed):
+    if not is_allowed(uri, allowed):
         return "is not allowed by proxy.allowedRedirectURLs"
     return None
+
+
+def is_allowed(uri: str, allowed: list[str]) -> bool:
+    """``proxy.allowedRedirectURLs`` (whole-string patterns); checked again at /authorize for
+    the URI asked for, since a loopback port may differ from the registered one."""
+    return not allowed or any(re.fullmatch(pattern, uri) for pattern in allowed)
 
 
 def is_well_formed(uri: str) -> bool:

@@ -40,6 +40,10 @@ def address_key(address: str) -> str:
     except ValueError:
         return address
     if parsed.version == 6:
+        # A dual-stack gateway reports IPv4 clients as ::ffff:a.b.c.d: each its own address,
+        # not one shared /64.
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
         return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
     return str(parsed)
 

@@ -26,6 +26,7 @@ from .oauth import authorize, callback, consent, registration, revoke, token
 from .oauth.clients.metadata_documents import MetadataDocuments
 from .oauth.clients.registry import ClientRegistry
 from .oauth.context import OAuthContext
+from .oauth.refresh_limit import RefreshLimit
 from .oauth.sealed import RecordCodec
 from .ops import health
 from .ops.audit import RateLimitedAudit, audit, event_counter
@@ -125,6 +126,7 @@ def create_app(
         clock=clock,
         scopes=catalog,
         records=RecordCodec(encryption),
+        refresh_limit=RefreshLimit(clock),
     )
 
     @contextlib.asynccontextmanager

@@ -17,6 +17,7 @@ from ..store import Store
 from ..tokens import RevocationList
 from .clients.registry import ClientRegistry
 from .policy import refusal
+from .refresh_limit import RefreshLimit
 from .sealed import RecordCodec
 
 
@@ -40,6 +41,7 @@ class OAuthContext:
     scopes: ScopeCatalog
     #: Every record in ``records.py`` goes to and from ``store`` through this.
     records: RecordCodec
+    refresh_limit: RefreshLimit
 
     def host_for_resource(self, resource: str) -> McpHost | None:
         for host in self.hosts.hosts:

@@ -78,7 +78,7 @@ class InvalidClientMetadata(OAuthError):
 
 
 class SlowDown(OAuthError):
-    """Too many registrations; the client should retry in ``retry_after`` seconds."""
+    """Too many registrations, or refreshes of one login; retry in ``retry_after`` seconds."""
 
     status = 429
     error = "slow_down"

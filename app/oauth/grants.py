@@ -158,6 +158,7 @@ async def refresh_token(
         await families.revoke_family(oauth, family, "refresh token reused")
         audit("replay_detected", kind="refresh_token", family=family.family_id)
         raise InvalidGrant("The refresh token was already used; sign in again")
+    oauth.refresh_limit.take(family.family_id)
     _check_resource(form, family.resource)
     scopes = family.scopes
     if "scope" in form:

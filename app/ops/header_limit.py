@@ -10,6 +10,7 @@ read of the socket and nothing per header.
 
 from __future__ import annotations
 
+import asyncio
 import http
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -18,6 +19,9 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 #: 431: closing at once with unread data makes the kernel send a reset, which can destroy the
 #: answer before the client reads it. Bounded, so a client that never stops cannot hold it open.
 LINGER_SECONDS = 2.0
+#: A head still incomplete this long after its first bytes is a client holding the connection
+#: (slowloris): the connection is closed. Gateways and clients send a head at once.
+HEAD_SECONDS = 10.0
 
 TOO_LARGE = http.HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE
 
@@ -32,6 +36,7 @@ class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
     _head_bytes = 0
     _in_head = True
     _refused = False
+    _head_timer: asyncio.TimerHandle | None = None
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -54,6 +59,9 @@ class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
         if len(data) <= allowance:
             self._head_bytes += len(data)
             super().data_received(data)
+            if self._in_head and self._head_bytes and self._head_timer is None:
+                # Only a head that did not arrive whole pays for a timer.
+                self._head_timer = self.loop.call_later(HEAD_SECONDS, self._head_too_slow)
             return
         # Parse only up to the limit: a head still incomplete there is too large, and one that
         # ended within it lets the rest (its body, or the next request) go on as usual.
@@ -70,7 +78,21 @@ class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        super().connection_lost(exc)
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self._in_head and self._head_bytes and not self.transport.is_closing():
+            self.logger.warning("Request head incomplete after %gs: closed.", HEAD_SECONDS)
+            self.transport.close()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

@@ -168,6 +168,23 @@ async def test_token_request_must_match_the_authorization(
     assert response.headers["cache-control"] == "no-store"
 
 
+async def test_a_login_refreshing_in_a_loop_is_slowed_down(world: World) -> None:
+    """Ten refreshes in a row pass; the eleventh gets 429 slow_down with Retry-After (each
+    refresh adds a token every process may have to remember), and after the wait it passes."""
+    client, tokens = await world.login()
+    form = {"grant_type": "refresh_token", "client_id": client["client_id"]}
+    refresh = tokens["refresh_token"]
+    for _ in range(10):
+        response = await world.driver.token({**form, "refresh_token": refresh})
+        assert response.status_code == 200, response.text
+        refresh = response.json()["refresh_token"]
+    slowed = await world.driver.token({**form, "refresh_token": refresh})
+    assert slowed.status_code == 429 and slowed.json()["error"] == "slow_down"
+    world.clock.advance(int(slowed.headers["retry-after"]))
+    again = await world.driver.token({**form, "refresh_token": refresh})
+    assert again.status_code == 200, again.text
+
+
 async def test_refresh_rotates_and_reuse_revokes_the_family(world: World) -> None:
     """Each refresh returns a new refresh token; replaying an old one ends the whole grant."""
     client, tokens = await world.login()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from mcp_gatekeeper.ops.header_limit import HEAD_SECONDS
 from tests.integration.harness import free_port, start_proc, wait_for_port
 from tests.store.conftest import fernet_key
 
@@ -169,3 +170,16 @@ def test_every_worker_process_applies_the_limit(tmp_path: Path) -> None:
         for _ in range(4):
             assert _send_head(port, head)[0] == b"HTTP/1.1 431 Request Header Fields Too Large"
             assert _get(port, {"X-Pad": "b" * 16 * 1024}) == 200
+
+
+def test_a_head_that_never_ends_is_cut_off(service: int) -> None:
+    """A client sending a request line and then nothing (or a byte now and then: slowloris)
+    loses its connection after HEAD_SECONDS, while a head sent at once is served."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", service), timeout=HEAD_SECONDS + 10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\n")
+        assert _get(service) == 200  # everybody else is served meanwhile
+        closed = sock.recv(4096)
+    elapsed = time.monotonic() - started
+    assert closed == b""
+    assert HEAD_SECONDS - 1 <= elapsed <= HEAD_SECONDS + 5, elapsed

@@ -77,3 +77,28 @@ async def test_two_workers_share_sqlite_state_and_sum_their_metrics(tmp_path: Pa
             assert statuses == [200] and refreshed.status_code == 200, refreshed.text
     finally:
         replica.stop()
+
+
+async def test_workers_write_no_access_line_per_request(tmp_path: Path) -> None:
+    """Two workers at log level info: a hundred requests leave no access-log line behind (each
+    worker sets its logging up after uvicorn turned the access log off)."""
+    port = free_port()
+    config = {
+        "proxy": {"hosts": [{"host": f"127.0.0.1:{port}"}]},
+        "server": {"host": "127.0.0.1", "workers": 2, "logLevel": "info"},
+        "store": {"url": f"sqlite://{tmp_path}/state.db", "encryptionKey": fernet_key()},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    log = tmp_path / "serve.log"
+    replica = Replica(tmp_path / "config.yaml", port, log)
+    replica.start()
+    try:
+        limits = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(limits=limits, timeout=10.0, trust_env=False) as http:
+            for _ in range(100):
+                assert (await http.get(f"{replica.url}/healthz")).status_code == 200
+    finally:
+        replica.stop()
+    lines = log.read_text().splitlines()
+    assert not [line for line in lines if "uvicorn.access" in line or "/healthz" in line], lines
+    assert any('"level": "info"' in line for line in lines)  # info lines are written at all

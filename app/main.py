@@ -15,11 +15,12 @@ from fastapi import FastAPI
 
 from . import __version__
 from .admin import api as admin_api
+from .asgi import GatekeeperApp
 from .config import Config, redacted
 from .discovery import authorization_server, protected_resource
 from .discovery.scopes import ScopeCatalog, service_token
 from .errors import install_error_handlers
-from .forward_auth import authenticate_routes, build_authenticator
+from .forward_auth import build_authenticator
 from .hosts import HostRegistry
 from .keys import KeyManager, SigningKey, generate_signing_key
 from .oauth import authorize, callback, consent, registration, revoke, token
@@ -126,7 +127,7 @@ def create_app(
         clock=clock,
         scopes=catalog,
         records=RecordCodec(encryption),
-        refresh_limit=RefreshLimit(clock),
+        refresh_limit=RefreshLimit(clock, config.tokens.refreshes_per_minute),
     )
 
     @contextlib.asynccontextmanager
@@ -177,18 +178,21 @@ def create_app(
                 await documents.aclose()
             await store.close()
 
-    app = FastAPI(
+    app = GatekeeperApp(
         title="mcp-gatekeeper",
         version=__version__,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        # No OpenTelemetry here (Prometheus metrics instead): nothing to check per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.gatekeeper = state
     app.state.oauth = oauth
-    # First in the routing table: the hot path should not be matched against every other route.
-    app.router.routes[:0] = authenticate_routes(authenticator)
+    app.hot_path = ObservabilityMiddleware(
+        authenticator, metrics=metrics, exact_routes=EXACT_ROUTES, prefix_routes=PREFIX_ROUTES
+    )
     app.include_router(protected_resource.router)
     app.include_router(authorization_server.router)
     for flow in (authorize, callback, consent, token, registration, revoke, admin_api):

@@ -246,6 +246,12 @@ class TokensConfig(StrictModel):
     login_timeout: Duration = Field(
         timedelta(minutes=10), alias="loginTimeout", description="Time to log in at the IdP (MFA)"
     )
+    refreshes_per_minute: float = Field(
+        10,
+        gt=0,
+        alias="refreshesPerMinute",
+        description="Refreshes of one login per minute (and burst), per process",
+    )
 
     # One validator per setting, so that each wrong one is reported on its own path.
     @field_validator("access_token_ttl")

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from starlette.routing import Route
-
 from ..config import Config
 from ..discovery.scopes import ScopeCatalog
 from ..hosts import HostRegistry
 from ..keys import KeyManager
 from ..ops.metrics import Metrics
-from ..paths import AUTHENTICATE_PATH
 from ..tokens import RevocationList, TokenVerifier
 from .authenticator import Authenticator, DenyAudit
 from .identity import IdentityRenderer
 from .original_request import OriginalRequestReader, identity_header_names
 from .responses import make_answer
 
-__all__ = ["Authenticator", "authenticate_routes", "build_authenticator"]
+__all__ = ["Authenticator", "build_authenticator"]
 
 
 def build_authenticator(
@@ -61,11 +58,3 @@ def build_authenticator(
         reject_identity_headers=config.proxy.reject_client_identity_headers,
         host_by_name=config.proxy.trusted_host_headers == "query",
     )
-
-
-def authenticate_routes(authenticator: Authenticator) -> list[Route]:
-    """Every method, on the path and below it: Envoy-family gateways append the original path."""
-    return [
-        Route(AUTHENTICATE_PATH, authenticator, methods=None),
-        Route(AUTHENTICATE_PATH + "/{rest:path}", authenticator, methods=None),
-    ]

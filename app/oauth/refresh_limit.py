@@ -3,8 +3,9 @@
 Each refresh mints an access token, records it (``issued.py``) and may end up on the revocation
 list, which every process holds in memory until the token expires. A client refreshing in a
 loop and revoking what it gets would grow both without end; a real client refreshes about once
-per access-token lifetime. So each refresh family gets a bucket: ``PER_MINUTE`` refreshes,
-refilled continuously, at most that many at once. Counted per process (replicas multiply it).
+per access-token lifetime. So each refresh family gets a bucket: ``tokens.refreshesPerMinute``
+refreshes, refilled continuously, at most that many at once. Counted per process (replicas
+multiply it).
 """
 
 from __future__ import annotations
@@ -16,14 +17,13 @@ from collections.abc import Callable
 from .clients.registration_limit import TokenBucket
 from .errors import SlowDown
 
-PER_MINUTE = 10.0
 #: Families remembered at once; the least recently refreshed is forgotten first (a forgotten
 #: family starts again with a full bucket, which only ever lets a real client through).
 MAX_FAMILIES = 50_000
 
 
 class RefreshLimit:
-    def __init__(self, clock: Callable[[], float], per_minute: float = PER_MINUTE) -> None:
+    def __init__(self, clock: Callable[[], float], per_minute: float) -> None:
         self._clock = clock
         self._per_minute = per_minute
         self._families: OrderedDict[str, TokenBucket] = OrderedDict()

@@ -86,8 +86,9 @@ def write_config(path: Path, host: str, store: dict[str, Any], **server: Any) ->
             "hosts": [{"host": host, "scopes": SCOPES}],
             "trustedHostHeaders": "x-forwarded",
         },
-        # Every test client registers from the one loopback address.
+        # Every test client registers from the one loopback address, and refreshes in a loop.
         "clients": {"registrationsPerMinutePerAddress": 1000},
+        "tokens": {"refreshesPerMinute": 100000},
         "server": {"host": LOOPBACK, "logLevel": "warning", **server},
         "store": store,
     }

@@ -12,7 +12,8 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 
 from mcp_gatekeeper.keys import KeyManager
 from mcp_gatekeeper.store import MemoryStore
@@ -142,6 +143,23 @@ def _tampered(world: World) -> str:
     return f"{header}.{b64(json.dumps(claims).encode())}.{signature}"
 
 
+def _signed_raw(world: World, payload: bytes) -> str:
+    """A correctly signed token whose payload is ``payload`` as it is (not a claims object)."""
+    current = world.keys.ring.current
+    header = b64(json.dumps({"alg": "RS256", "typ": "at+jwt", "kid": current.kid}).encode())
+    signing_input = f"{header}.{b64(payload)}".encode()
+    signature = current.private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input.decode()}.{b64(signature)}"
+
+
+def _signed_by_another_key(world: World) -> str:
+    """Our kid, a stranger's signature."""
+    header, payload, _ = world.mint().split(".")
+    stranger = key_pool()(0).private_key
+    signature = stranger.sign(f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{header}.{payload}.{b64(signature)}"
+
+
 def _without(name: str) -> Callable[[World], str]:
     def build(world: World) -> str:
         claims = world.claims()
@@ -185,6 +203,11 @@ BAD_TOKENS: list[tuple[str, Callable[[World], str], str]] = [
     ("exp-not-a-number", lambda w: w.sign({**w.claims(), "exp": "tomorrow"}), "malformed claims"),
     ("garbage", lambda w: "not-a-jwt", "malformed"),
     ("three-garbage-parts", lambda w: "a.b.c", "malformed"),
+    ("four-segments", lambda w: w.mint() + ".e30", "malformed"),
+    ("empty-signature", lambda w: w.mint().rsplit(".", 1)[0] + ".", "malformed"),
+    ("signed-by-another-key", _signed_by_another_key, "bad signature"),
+    ("payload-a-list", lambda w: _signed_raw(w, b"[1, 2]"), "malformed"),
+    ("payload-not-json", lambda w: _signed_raw(w, b"{nope"), "malformed"),
     ("oversized", lambda w: "a" * 9000, "oversized"),
 ]
 

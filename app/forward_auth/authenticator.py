@@ -28,6 +28,7 @@ from .responses import (
     UNKNOWN_HOST,
     Answer,
     HostAnswers,
+    for_mcp_client,
     forbidden,
     insufficient_scope,
     make_answer,
@@ -121,6 +122,8 @@ class Authenticator:
             else:
                 body = await _read_body(receive)
             answer = self.decide(original, body)
+            if answer.status != 200 and original.mcp_client:
+                answer = for_mcp_client(answer)
         except Exception:
             # Fail closed, and never with a 5xx: Envoy's failure mode could turn it into "allow".
             log.exception("unexpected error in /authenticate")

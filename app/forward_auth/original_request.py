@@ -48,6 +48,8 @@ class OriginalRequest:
     has_body: bool
     #: Its Content-Length is past what is inspected: refused without reading it.
     body_too_large: bool = False
+    #: An MCP streamable-HTTP client (it accepts text/event-stream): refusals as JSON-RPC.
+    mcp_client: bool = False
 
 
 def identity_header_names(names: tuple[str, ...]) -> frozenset[bytes]:
@@ -93,7 +95,7 @@ class OriginalRequestReader:
         stated_methods: list[bytes] = []
         authorization: bytes | None = None
         authorization_count = 0
-        spoofed = has_body = body_too_large = False
+        spoofed = has_body = body_too_large = mcp_client = False
         mcp_method: str | None = None
         mcp_name: str | None = None
         mcp_version: str | None = None
@@ -118,6 +120,8 @@ class OriginalRequestReader:
                 body_too_large = (declared_length(value) or 0) > MAX_BODY_BYTES
             elif name == b"transfer-encoding":
                 has_body = True
+            elif name == b"accept":
+                mcp_client = b"text/event-stream" in value
         stated: list[str] = []
         if stated_methods:  # no comprehension frame on the usual request without one
             stated = [value.decode("latin-1").strip().upper() for value in stated_methods]
@@ -141,6 +145,7 @@ class OriginalRequestReader:
             mcp_protocol_version=mcp_version,
             has_body=has_body,
             body_too_large=body_too_large,
+            mcp_client=mcp_client,
         )
 
     def _host_of(self, values: list[bytes]) -> str | None:

@@ -7,6 +7,7 @@ nginx or a deny/allow surprise at Envoy (``research/gateway-contracts.md`` §0 r
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
@@ -125,3 +126,30 @@ def forbidden(description: str) -> Answer:
 FAILED_CLOSED = make_answer(
     403, (_JSON, _NO_STORE), _error_body("forbidden", "The request could not be checked")
 )
+
+
+#: A JSON-RPC error code in the range left to servers; MCP clients show the message whatever it is.
+JSONRPC_REFUSED = -32001
+
+
+@functools.lru_cache(maxsize=1024)
+def for_mcp_client(answer: Answer) -> Answer:
+    """The same refusal with a JSON-RPC error as its body, for MCP clients.
+
+    RFC 6750 puts the OAuth error in ``WWW-Authenticate`` and leaves the body open. MCP SDK
+    clients show a JSON-RPC error's message and nothing of any other body ("Server returned an
+    error response"), so a client that asks for MCP's media types gets the description there;
+    the OAuth fields stay in ``error.data``. Cached: the prebuilt answers are few.
+    """
+    oauth = json.loads(answer.body)
+    body = {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {
+            "code": JSONRPC_REFUSED,
+            "message": oauth["error_description"],
+            "data": oauth,
+        },
+    }
+    headers = tuple(header for header in answer.headers if header[0] != b"content-length")
+    return make_answer(answer.status, headers, json.dumps(body).encode())

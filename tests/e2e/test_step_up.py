@@ -225,6 +225,14 @@ async def post(
     raise AssertionError("unreachable")
 
 
+def oauth_error(response: httpx.Response) -> str:
+    """The OAuth error code of a refusal answered to an MCP client as a JSON-RPC error."""
+    body = response.json()
+    assert body["jsonrpc"] == "2.0" and body["error"]["message"], body
+    code: str = body["error"]["data"]["error"]
+    return code
+
+
 def read_token(stack: Stack, host: str, scopes: tuple[str, ...] = (READ,)) -> str:
     return mint(stack.app, f"{host}:{stack.gateway.port}", scopes=scopes, now=time.time())
 
@@ -245,15 +253,17 @@ async def test_a_client_that_hides_its_tool_cannot_write_with_a_read_token_witho
         session_id = allowed.headers.get("mcp-session-id")
         hidden_write = await post(http, url_a, ADD_NOTE, legacy_headers(full, session_id))
     assert strict.status_code == 403, strict.text
-    assert strict.json()["error"] == "forbidden"
-    assert "Mcp-Method/Mcp-Name" in strict.json()["error_description"]
+    # An MCP client (it accepts text/event-stream) gets the refusal as a JSON-RPC error whose
+    # message is the description: what MCP SDKs show their users.
+    assert oauth_error(strict) == "forbidden"
+    assert "Mcp-Method/Mcp-Name" in strict.json()["error"]["message"]
     assert "www-authenticate" not in strict.headers
     assert stepped.status_code == 403, stepped.text
     prm = f"{stack.origin(HOST_A)}/.well-known/oauth-protected-resource/mcp"
     assert stepped.headers.get_list("www-authenticate") == [
         f'Bearer error="insufficient_scope", resource_metadata="{prm}", scope="{READ} {WRITE}"'
     ]
-    assert "cannot be checked" in stepped.json()["error_description"]
+    assert "cannot be checked" in stepped.json()["error"]["message"]
     assert allowed.status_code == 200 and session_id, allowed.text
     assert hidden_write.status_code == 200 and "saved 'hidden'" in hidden_write.text
 
@@ -276,7 +286,7 @@ async def test_strict_host_reads_the_tool_from_the_forwarded_body(
     assert write.headers.get_list("www-authenticate") == [
         f'Bearer error="insufficient_scope", resource_metadata="{prm}", scope="{READ} {WRITE}"'
     ]
-    assert write.json()["error"] == "insufficient_scope"
+    assert oauth_error(write) == "insufficient_scope"
 
 
 def modern_call(tool: str, **arguments: str) -> bytes:

@@ -180,6 +180,13 @@ class Cluster:
         procs = [replica.launch() for replica in self.replicas]
         for replica, proc in zip(self.replicas, procs, strict=True):
             wait_ready(replica.url, proc)
+        # Ready is not yet routed: Traefik's health check (every 300 ms) marked every replica
+        # down while they were all stopped, and answers 503 until it sees one up again.
+        deadline = time.monotonic() + START_TIMEOUT
+        while httpx.get(f"{self.url}/healthz", timeout=2.0, trust_env=False).status_code != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the gateway never routed to the restarted replicas")
+            time.sleep(0.05)
 
 
 def _traefik_binary() -> str:

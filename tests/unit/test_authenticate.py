@@ -381,3 +381,23 @@ async def test_without_a_stated_method_a_request_is_not_a_preflight() -> None:
         )
     assert unstated.status_code == 401
     assert write.status_code == 403 and 'scope="read"' in write.headers["www-authenticate"]
+
+
+async def test_an_mcp_client_gets_its_refusal_as_a_json_rpc_error() -> None:
+    """A caller that accepts text/event-stream (an MCP streamable-HTTP client) gets the
+    description as a JSON-RPC error message, which MCP SDKs show; the OAuth fields stay in its
+    data and in WWW-Authenticate. Other callers get the OAuth JSON."""
+    async with running(make_config()) as (_app, client):
+        host = {"host": "a.example.test"}
+        mcp = await client.post(
+            "/authenticate/mcp",
+            headers={**host, "accept": "application/json, text/event-stream"},
+        )
+        plain = await client.post("/authenticate/mcp", headers=host)
+    assert mcp.status_code == plain.status_code == 401
+    assert mcp.headers["www-authenticate"] == plain.headers["www-authenticate"]
+    body = mcp.json()
+    assert body["jsonrpc"] == "2.0" and body["id"] is None
+    assert body["error"]["message"] == plain.json()["error_description"]
+    assert body["error"]["data"] == plain.json()
+    assert "Sign-in required" in body["error"]["message"]

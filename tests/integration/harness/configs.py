@@ -32,7 +32,9 @@ def routed_to_service(path: str) -> bool:
 
 
 #: The 2026-07-28 transport headers that name a request's JSON-RPC method and tool.
-MCP_HEADERS = ("mcp-method", "mcp-name")
+#: With them the protocol version (headers bind only on 2026-07-28) and Accept (an MCP client
+#: gets its refusals as JSON-RPC errors, which MCP SDKs show).
+MCP_HEADERS = ("mcp-protocol-version", "mcp-method", "mcp-name", "accept")
 
 
 @dataclass(frozen=True)

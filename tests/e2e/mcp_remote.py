@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from tests.e2e.mcp_client import HeadlessBrowser
+from tests.e2e.node_package import installed_package
 from tests.integration.harness.ports import LOOPBACK, free_port
 
 MCP_REMOTE_DIR = Path(__file__).resolve().parent / "mcp_remote"
@@ -42,19 +43,8 @@ class McpRemoteError(RuntimeError):
 
 def _proxy_script() -> tuple[str, Path]:
     """node and mcp-remote's proxy, checked against the pinned version."""
-    node = shutil.which("node")
-    if node is None:
-        raise McpRemoteError(f"node is not installed: {INSTALL_HINT}")
-    pinned = json.loads((MCP_REMOTE_DIR / "package.json").read_text())["dependencies"][PACKAGE]
-    installed = MCP_REMOTE_DIR / "node_modules" / PACKAGE / "package.json"
-    if not installed.is_file():
-        raise McpRemoteError(
-            f"tests/e2e/mcp_remote/node_modules/{PACKAGE} is missing: {INSTALL_HINT}"
-        )
-    version = json.loads(installed.read_text()).get("version")
-    if version != pinned:
-        raise McpRemoteError(f"{PACKAGE} {version} is installed, not {pinned}: {INSTALL_HINT}")
-    return node, installed.parent / "dist" / "proxy.js"
+    node, package = installed_package(MCP_REMOTE_DIR, PACKAGE, INSTALL_HINT, McpRemoteError)
+    return node, package / "dist" / "proxy.js"
 
 
 class McpRemote:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from tests.e2e.node_package import installed_package
 
 TS_CLIENT_DIR = Path(__file__).resolve().parent / "ts_client"
 SCRIPT = TS_CLIENT_DIR / "call_tool.mjs"
@@ -46,20 +47,7 @@ class TsCallResult:
 
 
 def _node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        raise TsClientError(f"node is not installed: {INSTALL_HINT}")
-    manifest = json.loads((TS_CLIENT_DIR / "package.json").read_text())
-    pinned = manifest["dependencies"][PACKAGE]
-    installed = TS_CLIENT_DIR / "node_modules" / PACKAGE / "package.json"
-    if not installed.is_file():
-        raise TsClientError(
-            f"tests/e2e/ts_client/node_modules/{PACKAGE} is missing: {INSTALL_HINT}"
-        )
-    version = json.loads(installed.read_text()).get("version")
-    if version != pinned:
-        raise TsClientError(f"{PACKAGE} {version} is installed, not {pinned}: {INSTALL_HINT}")
-    return node
+    return installed_package(TS_CLIENT_DIR, PACKAGE, INSTALL_HINT, TsClientError)[0]
 
 
 def _parse(stdout: str) -> TsCallResult:

@@ -1,0 +1,3 @@
+module gatekeeperbench/goverifier
+
+go 1.19

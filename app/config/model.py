@@ -248,7 +248,7 @@ class TokensConfig(StrictModel):
     )
     refreshes_per_minute: float = Field(
         10,
-        gt=0,
+        ge=1,  # a bucket that never holds one whole refresh would refuse them all
         alias="refreshesPerMinute",
         description="Refreshes of one login per minute (and burst), per process",
     )

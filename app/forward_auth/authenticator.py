@@ -25,6 +25,8 @@ from .original_request import OriginalRequest, OriginalRequestReader
 from .responses import (
     FAILED_CLOSED,
     IDENTITY_HEADER_REJECTED,
+    MAX_NAMED_TOOLS,
+    MAX_TOOL_NAME,
     UNKNOWN_HOST,
     Answer,
     HostAnswers,
@@ -200,7 +202,8 @@ class Authenticator:
             missing = view.tool_scopes.missing(calls.tools, claims.scopes)
             if missing:
                 answer = insufficient_scope(host, (*claims.scopes, *missing), calls.tools)
-                tools = list(calls.tools)
+                # Bounded in the log as in the answer: a request may name any tools.
+                tools = [tool[:MAX_TOOL_NAME] for tool in calls.tools[:MAX_NAMED_TOOLS]]
                 return self._refuse_tool(host, claims, "insufficient_scope", answer, tools=tools)
         elif original.may_call_tools and policy == "strict":
             return self._refuse_tool(host, claims, "tool_unidentified", TOOL_UNIDENTIFIED)

@@ -7,7 +7,6 @@ nginx or a deny/allow surprise at Envoy (``research/gateway-contracts.md`` §0 r
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 
@@ -112,11 +111,22 @@ def insufficient_scope(
         " (your MCP client does this when it supports step-up; otherwise reconnect the server)"
     )
     if unseen is None:
-        description = f"Your sign-in does not allow {', '.join(tools)}; {ask}"
+        description = f"Your sign-in does not allow {_named(tools)}; {ask}"
     else:
         description = f"Only a sign-in allowing every tool of this server may send this: {unseen}"
         description += f"; {ask}"
     return make_answer(403, headers, _error_body("insufficient_scope", description))
+
+
+#: Tool names a refusal repeats: a request may name any number, of any length.
+MAX_NAMED_TOOLS = 5
+MAX_TOOL_NAME = 64
+
+
+def _named(tools: tuple[str, ...]) -> str:
+    shown = [tool[:MAX_TOOL_NAME] for tool in tools[:MAX_NAMED_TOOLS]]
+    more = len(tools) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
 def forbidden(description: str) -> Answer:
@@ -132,14 +142,14 @@ FAILED_CLOSED = make_answer(
 JSONRPC_REFUSED = -32001
 
 
-@functools.lru_cache(maxsize=1024)
 def for_mcp_client(answer: Answer) -> Answer:
     """The same refusal with a JSON-RPC error as its body, for MCP clients.
 
     RFC 6750 puts the OAuth error in ``WWW-Authenticate`` and leaves the body open. MCP SDK
     clients show a JSON-RPC error's message and nothing of any other body ("Server returned an
     error response"), so a client that asks for MCP's media types gets the description there;
-    the OAuth fields stay in ``error.data``. Cached: the prebuilt answers are few.
+    the OAuth fields stay in ``error.data``. Built per refusal, never kept: a refusal's
+    description can name what the request asked for.
     """
     oauth = json.loads(answer.body)
     body = {

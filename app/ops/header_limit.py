@@ -83,6 +83,11 @@ class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
             self._head_timer = None
         super().on_headers_complete()
 
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # A connection that sends nothing at all is held to the same deadline as a slow head.
+        self._head_timer = self.loop.call_later(HEAD_SECONDS, self._head_too_slow)
+
     def connection_lost(self, exc: Exception | None) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
@@ -90,7 +95,7 @@ class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_too_slow(self) -> None:
         self._head_timer = None
-        if self._in_head and self._head_bytes and not self.transport.is_closing():
+        if self._in_head and not self.transport.is_closing():
             self.logger.warning("Request head incomplete after %gs: closed.", HEAD_SECONDS)
             self.transport.close()
 

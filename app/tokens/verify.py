@@ -167,9 +167,14 @@ def _verified_payload(token: str, key: rsa.RSAPublicKey) -> dict[str, Any]:
     ):
         raise InvalidToken("malformed")
     header, payload, signature = segments
+    raw_signature = _b64decode(signature)
+    # One spelling per signature, as PyJWT kept it: the unused low bits of the last character
+    # must be zero, or one token would have sixteen texts (cache entries, revocation lookups).
+    if base64.urlsafe_b64encode(raw_signature).rstrip(b"=") != signature.encode("ascii"):
+        raise InvalidToken("malformed")
     try:
         key.verify(
-            _b64decode(signature),
+            raw_signature,
             f"{header}.{payload}".encode("ascii"),
             padding.PKCS1v15(),
             hashes.SHA256(),

@@ -160,6 +160,18 @@ def _signed_by_another_key(world: World) -> str:
     return f"{header}.{payload}.{b64(signature)}"
 
 
+def _another_spelling(world: World) -> str:
+    """The same signature bytes written with other unused low bits in the last character."""
+    header, payload, signature = world.mint().split(".")
+    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
+    for char in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_":
+        variant = signature[:-1] + char
+        decoded = base64.urlsafe_b64decode(variant + "=" * (-len(variant) % 4))
+        if variant != signature and decoded == raw:
+            return f"{header}.{payload}.{variant}"
+    raise AssertionError("no other spelling")
+
+
 def _without(name: str) -> Callable[[World], str]:
     def build(world: World) -> str:
         claims = world.claims()
@@ -207,6 +219,7 @@ BAD_TOKENS: list[tuple[str, Callable[[World], str], str]] = [
     ("empty-signature", lambda w: w.mint().rsplit(".", 1)[0] + ".", "malformed"),
     ("signed-by-another-key", _signed_by_another_key, "bad signature"),
     ("payload-a-list", lambda w: _signed_raw(w, b"[1, 2]"), "malformed"),
+    ("signature-spelled-otherwise", _another_spelling, "malformed"),
     ("payload-not-json", lambda w: _signed_raw(w, b"{nope"), "malformed"),
     ("oversized", lambda w: "a" * 9000, "oversized"),
 ]

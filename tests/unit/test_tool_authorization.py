@@ -206,6 +206,18 @@ async def test_forwarded_body_is_checked_including_batches(gate: Gate) -> None:
     )
 
 
+async def test_a_refusal_repeats_a_bounded_part_of_what_was_asked(gate: Gate) -> None:
+    """A batch naming long unknown tools beside a refused one: the answer names a few, cut
+    short, and is small (a refusal must not echo a megabyte back, or keep it)."""
+    batch = [tool_call("insert")] + [tool_call(f"{i}-" + "x" * 5000) for i in range(20)]
+    response = await gate.ask(
+        ("db:read",), body=batch, accept="application/json, text/event-stream"
+    )
+    assert response.status_code == 403
+    assert len(response.content) < 2000
+    assert "and 16 more" in response.json()["error"]["message"]
+
+
 @pytest.mark.parametrize(
     "body",
     [

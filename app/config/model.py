@@ -16,6 +16,7 @@ from pydantic import (
     AfterValidator,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -218,6 +219,20 @@ class ProxyConfig(StrictModel):
         return self
 
 
+#: setting: (lowest, highest, what is wrong otherwise); ``None``: no bound on that side.
+_TOKEN_DURATION_LIMITS: dict[str, tuple[timedelta | None, timedelta | None, str]] = {
+    "access_token_ttl": (timedelta(seconds=10), None, "must be at least 10s"),
+    "key_rotation_interval": (timedelta(minutes=1), None, "must be at least 1m"),
+    "clock_skew": (None, timedelta(minutes=5), "above 5m weakens expiry; fix the clocks instead"),
+    "authorization_code_ttl": (
+        timedelta(seconds=10),
+        timedelta(minutes=10),
+        "must be between 10s and 10m (OAuth 2.1: short)",
+    ),
+    "login_timeout": (timedelta(minutes=1), None, "under 1m leaves no time for MFA"),
+}
+
+
 class TokensConfig(StrictModel):
     access_token_ttl: Duration = Field(timedelta(hours=1), alias="accessTokenTTL")
     key_rotation_interval: Duration = Field(timedelta(hours=1), alias="keyRotationInterval")
@@ -253,40 +268,14 @@ class TokensConfig(StrictModel):
         description="Refreshes of one login per minute (and burst), per process",
     )
 
-    # One validator per setting, so that each wrong one is reported on its own path.
-    @field_validator("access_token_ttl")
+    # A field validator (not a model one), so that each wrong setting is reported on its own
+    # path, all in the same run.
+    @field_validator(*_TOKEN_DURATION_LIMITS)
     @classmethod
-    def _access_token_ttl(cls, value: timedelta) -> timedelta:
-        if value < timedelta(seconds=10):
-            raise ValueError("must be at least 10s")
-        return value
-
-    @field_validator("key_rotation_interval")
-    @classmethod
-    def _key_rotation_interval(cls, value: timedelta) -> timedelta:
-        if value < timedelta(minutes=1):
-            raise ValueError("must be at least 1m")
-        return value
-
-    @field_validator("clock_skew")
-    @classmethod
-    def _clock_skew(cls, value: timedelta) -> timedelta:
-        if value > timedelta(minutes=5):
-            raise ValueError("above 5m weakens expiry; fix the clocks instead")
-        return value
-
-    @field_validator("authorization_code_ttl")
-    @classmethod
-    def _authorization_code_ttl(cls, value: timedelta) -> timedelta:
-        if not timedelta(seconds=10) <= value <= timedelta(minutes=10):
-            raise ValueError("must be between 10s and 10m (OAuth 2.1: short)")
-        return value
-
-    @field_validator("login_timeout")
-    @classmethod
-    def _login_timeout(cls, value: timedelta) -> timedelta:
-        if value < timedelta(minutes=1):
-            raise ValueError("under 1m leaves no time for MFA")
+    def _within_limits(cls, value: timedelta, info: ValidationInfo) -> timedelta:
+        low, high, problem = _TOKEN_DURATION_LIMITS[str(info.field_name)]
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ValueError(problem)
         return value
 
 

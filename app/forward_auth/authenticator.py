@@ -30,7 +30,6 @@ from .responses import (
     UNKNOWN_HOST,
     Answer,
     HostAnswers,
-    for_mcp_client,
     forbidden,
     insufficient_scope,
     make_answer,
@@ -124,8 +123,8 @@ class Authenticator:
             else:
                 body = await _read_body(receive)
             answer = self.decide(original, body)
-            if answer.status != 200 and original.mcp_client:
-                answer = for_mcp_client(answer)
+            if original.mcp_client and answer.as_mcp is not None:
+                answer = answer.as_mcp
         except Exception:
             # Fail closed, and never with a 5xx: Envoy's failure mode could turn it into "allow".
             log.exception("unexpected error in /authenticate")

@@ -125,17 +125,19 @@ class OriginalRequestReader:
         stated: list[str] = []
         if stated_methods:  # no comprehension frame on the usual request without one
             stated = [value.decode("latin-1").strip().upper() for value in stated_methods]
-        candidates = {method.upper(), *stated}
-        if self._family != "host":
+        if self._family == "host":
+            method = method.upper()
+            candidates = {method, *stated}
+        else:
             # The auth request's own method is the gateway's (nginx and Traefik ask with GET):
             # without exactly one stated method the original is unknown, so no preflight, and
             # it may call tools.
             method = stated[0] if len(stated) == 1 else ""
-            candidates = set(stated) if len(stated) == 1 else {""}
+            candidates = {method}
         host = self._host(query_string) if self._family == "query" else self._host_of(host_values)
         return OriginalRequest(
             host=host,
-            method=method.upper(),
+            method=method,
             may_call_tools=not candidates <= _BODYLESS_METHODS,
             # Two Authorization headers are ambiguous; treat as none (RFC 6750 §2: one method).
             authorization=authorization if authorization_count == 1 else None,

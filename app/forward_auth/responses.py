@@ -8,7 +8,7 @@ nginx or a deny/allow surprise at Envoy (``research/gateway-contracts.md`` §0 r
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..hosts import McpHost
 from .identity import RawHeaders
@@ -29,14 +29,35 @@ class Answer:
     status: int
     headers: RawHeaders
     body: bytes
+    #: A refusal as MCP clients get it (``refusal``); ``None`` for an answer that is no refusal.
+    as_mcp: Answer | None = None
 
 
 def make_answer(status: int, headers: RawHeaders, body: bytes = b"") -> Answer:
     return Answer(status, (*headers, (b"content-length", str(len(body)).encode())), body)
 
 
-def _error_body(error: str, description: str) -> bytes:
-    return json.dumps({"error": error, "error_description": description}).encode()
+#: A JSON-RPC error code in the range left to servers; MCP clients show the message whatever it is.
+JSONRPC_REFUSED = -32001
+
+
+def refusal(status: int, headers: RawHeaders, error: str, description: str) -> Answer:
+    """A 401/403 with the OAuth error JSON, and its twin for MCP clients.
+
+    RFC 6750 puts the OAuth error in ``WWW-Authenticate`` and leaves the body open. MCP SDK
+    clients show a JSON-RPC error's message and nothing of any other body ("Server returned an
+    error response"), so a client that asks for MCP's media types gets the description there,
+    the OAuth fields in ``error.data``. Both are built here once: the prebuilt refusals cost
+    nothing per request.
+    """
+    oauth = {"error": error, "error_description": description}
+    jsonrpc = {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": JSONRPC_REFUSED, "message": description, "data": oauth},
+    }
+    twin = make_answer(status, headers, json.dumps(jsonrpc).encode())
+    return replace(make_answer(status, headers, json.dumps(oauth).encode()), as_mcp=twin)
 
 
 def _challenge(host: McpHost, error: str | None, scopes: tuple[str, ...]) -> bytes:
@@ -67,7 +88,7 @@ class HostAnswers:
                 _NO_STORE,
                 *_CORS,
             )
-            return make_answer(401, headers, _error_body(error or "unauthorized", description))
+            return refusal(401, headers, error or "unauthorized", description)
 
         # Said to a person: clients that show anything show this description, nothing else.
         return cls(
@@ -85,13 +106,14 @@ class HostAnswers:
         )
 
 
-UNKNOWN_HOST = make_answer(
-    403, (_JSON, _NO_STORE), _error_body("forbidden", "This host is not a configured MCP host")
+UNKNOWN_HOST = refusal(
+    403, (_JSON, _NO_STORE), "forbidden", "This host is not a configured MCP host"
 )
-IDENTITY_HEADER_REJECTED = make_answer(
+IDENTITY_HEADER_REJECTED = refusal(
     403,
     (_JSON, _NO_STORE),
-    _error_body("forbidden", "The request carries identity headers only the gateway may set"),
+    "forbidden",
+    "The request carries identity headers only the gateway may set",
 )
 
 
@@ -115,7 +137,7 @@ def insufficient_scope(
     else:
         description = f"Only a sign-in allowing every tool of this server may send this: {unseen}"
         description += f"; {ask}"
-    return make_answer(403, headers, _error_body("insufficient_scope", description))
+    return refusal(403, headers, "insufficient_scope", description)
 
 
 #: Tool names a refusal repeats: a request may name any number, of any length.
@@ -130,36 +152,7 @@ def _named(tools: tuple[str, ...]) -> str:
 
 
 def forbidden(description: str) -> Answer:
-    return make_answer(403, (_JSON, _NO_STORE), _error_body("forbidden", description))
+    return refusal(403, (_JSON, _NO_STORE), "forbidden", description)
 
 
-FAILED_CLOSED = make_answer(
-    403, (_JSON, _NO_STORE), _error_body("forbidden", "The request could not be checked")
-)
-
-
-#: A JSON-RPC error code in the range left to servers; MCP clients show the message whatever it is.
-JSONRPC_REFUSED = -32001
-
-
-def for_mcp_client(answer: Answer) -> Answer:
-    """The same refusal with a JSON-RPC error as its body, for MCP clients.
-
-    RFC 6750 puts the OAuth error in ``WWW-Authenticate`` and leaves the body open. MCP SDK
-    clients show a JSON-RPC error's message and nothing of any other body ("Server returned an
-    error response"), so a client that asks for MCP's media types gets the description there;
-    the OAuth fields stay in ``error.data``. Built per refusal, never kept: a refusal's
-    description can name what the request asked for.
-    """
-    oauth = json.loads(answer.body)
-    body = {
-        "jsonrpc": "2.0",
-        "id": None,
-        "error": {
-            "code": JSONRPC_REFUSED,
-            "message": oauth["error_description"],
-            "data": oauth,
-        },
-    }
-    headers = tuple(header for header in answer.headers if header[0] != b"content-length")
-    return make_answer(answer.status, headers, json.dumps(body).encode())
+FAILED_CLOSED = forbidden("The request could not be checked")

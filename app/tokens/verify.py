@@ -101,7 +101,8 @@ class TokenVerifier(Generic[Rendered]):
         return cached
 
     def _verify_signed(self, token: str) -> Verified[Rendered]:
-        header = _header(token)
+        segments = token.split(".")
+        header = _header(segments[0])
         if header.get("alg") != ALGORITHM:
             raise InvalidToken("wrong algorithm")
         if str(header.get("typ", "")).lower() not in (TOKEN_TYPE, f"application/{TOKEN_TYPE}"):
@@ -113,7 +114,7 @@ class TokenVerifier(Generic[Rendered]):
             raise InvalidToken("unknown kid")
         # Audience and issuer are compared per host by the caller; times against our own clock
         # (injected, so tests can cross expiry).
-        payload = _verified_payload(token, key)
+        payload = _verified_payload(segments, key)
         self._check_times(payload)
         claims = _claims(payload)
         return Verified(claims, self._render(claims))
@@ -135,13 +136,12 @@ class TokenVerifier(Generic[Rendered]):
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def _header(token: str) -> dict[str, Any]:
+def _header(segment: str) -> dict[str, Any]:
     """The JOSE header alone, to pick the key.
 
     PyJWT's ``get_unverified_header`` validates the whole token character by character: about a
     third of an uncached check. The signature, verified next, covers this header anyway.
     """
-    segment = token.partition(".")[0]
     if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
         raise InvalidToken("malformed")
     try:
@@ -153,7 +153,7 @@ def _header(token: str) -> dict[str, Any]:
     return header
 
 
-def _verified_payload(token: str, key: rsa.RSAPublicKey) -> dict[str, Any]:
+def _verified_payload(segments: list[str], key: rsa.RSAPublicKey) -> dict[str, Any]:
     """The claims of a compact JWS whose RS256 signature ``key`` verifies.
 
     Done here rather than by ``jwt.decode``, which re-parses the header, re-validates every
@@ -161,9 +161,9 @@ def _verified_payload(token: str, key: rsa.RSAPublicKey) -> dict[str, Any]:
     uncached check. Every check it made for us stays: three base64url segments, the signature
     over the first two, a JSON object, every required claim present.
     """
-    segments = token.split(".")
+    # The header segment was checked when it was read (``_header``).
     if len(segments) != 3 or not all(
-        _B64URL.fullmatch(segment) and len(segment) % 4 != 1 for segment in segments
+        _B64URL.fullmatch(segment) and len(segment) % 4 != 1 for segment in segments[1:]
     ):
         raise InvalidToken("malformed")
     header, payload, signature = segments

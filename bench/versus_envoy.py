@@ -12,24 +12,18 @@ service's cache holds 256; Envoy's JWT cache is sized 256 too). Ratios per repet
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-from loadgen import run_wrk, write_pool_script
-from procs import ServerProcess, free_port, wait_for_port
+from procs import free_port, wait_for_port
+from side_by_side import CORE, arguments, compare, pinned_service
 
-CORE = 0
-POOL = 4096
 CACHE = 256
 
 
@@ -135,72 +129,28 @@ def start_envoy(work: Path, name: str, config: dict[str, Any], port: int) -> Env
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=4)
-    args = parser.parse_args()
-    cores = os.sched_getaffinity(0)
-    if len(cores) < 2:
-        raise SystemExit("needs two cores: one for the checks, one for wrk")
+    args = arguments(__doc__.splitlines()[0])
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        pool_file = work / "pool.txt"
-        pool = ("--pool", str(POOL), "--pool-file", str(pool_file))
-        ours = ServerProcess("ours", work, "--log-level", "warning", *pool)
         envoys: list[Envoy] = []
-        try:
-            info = ours.wait_ready()
-            os.sched_setaffinity(ours.pid, {CORE})
-            host, token = info["host"], info["cached_token"]
-            jwks = httpx.get(
-                f"http://127.0.0.1:{ours.port}/openid/v1/jwks",
-                headers={"Host": host},
-                trust_env=False,
-            ).text
-            authz_port, jwt_port = free_port(), free_port()
-            envoys.append(
-                start_envoy(work, "ext-authz", ext_authz_config(authz_port, ours.port), authz_port)
-            )
-            envoys.append(
-                start_envoy(work, "jwt-authn", jwt_authn_config(jwt_port, host, jwks), jwt_port)
-            )
-            time.sleep(0.5)
-            os.sched_setaffinity(0, cores - {CORE})  # wrk, started from here, too
-            pool_lua = write_pool_script(
-                work / "pool.lua", pool_file, host=host, cached=token, mix=False, url_path="/mcp"
-            )
-            cached_headers = [f"Host: {host}", f"Authorization: Bearer {token}"]
-            runs = {
-                "ext_authz cached": (authz_port, cached_headers, None),
-                "jwt_authn cached": (jwt_port, cached_headers, None),
-                "ext_authz uncached": (authz_port, [], pool_lua),
-                "jwt_authn uncached": (jwt_port, [], pool_lua),
-            }
-            ratios: dict[str, list[float]] = {"cached": [], "uncached": []}
-            for rep in range(args.reps):
-                rps: dict[str, float] = {}
-                for name, (port, headers, script) in runs.items():
-                    result = run_wrk(
-                        f"http://127.0.0.1:{port}/mcp",
-                        seconds=args.seconds,
-                        headers=headers,
-                        script=script,
-                        connections=16,
-                    )
-                    if result.non_2xx:
-                        raise SystemExit(f"{name}: {result.non_2xx} answers other than 200")
-                    rps[name] = result.rps
-                for kind in ratios:
-                    ratios[kind].append(rps[f"ext_authz {kind}"] / rps[f"jwt_authn {kind}"])
-                print(f"rep {rep + 1}: " + ", ".join(f"{n} {v:7.0f} rps" for n, v in rps.items()))
-        finally:
-            ours.stop()
-            for process in envoys:
-                process.terminate()
-                process.wait(10)
-    for kind, values in ratios.items():
-        ratio = statistics.median(values)
-        print(f"{kind}: ext_authz + mcp-gatekeeper / jwt_authn, median {ratio:.2f}x")
+        with pinned_service(work) as service:
+            try:
+                authz_port, jwt_port = free_port(), free_port()
+                authz = ext_authz_config(authz_port, service.server.port)
+                envoys.append(start_envoy(work, "ext-authz", authz, authz_port))
+                jwt = jwt_authn_config(jwt_port, service.host, service.jwks)
+                envoys.append(start_envoy(work, "jwt-authn", jwt, jwt_port))
+                contestants = {
+                    "ext_authz + mcp-gatekeeper": {"cached": authz_port, "uncached": authz_port},
+                    "jwt_authn": {"cached": jwt_port, "uncached": jwt_port},
+                }
+                compare(
+                    service, work, contestants, path="/mcp", reps=args.reps, seconds=args.seconds
+                )
+            finally:
+                for process in envoys:
+                    process.terminate()
+                    process.wait(10)
     return 0
 
 

@@ -13,22 +13,16 @@ repetition runs every variant once; the ratios are taken inside it and the media
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import httpx
-from loadgen import run_wrk, write_pool_script
-from procs import ServerProcess
+from side_by_side import CORE, arguments, compare, pinned_service
 
 GO_SOURCE = Path(__file__).resolve().parent / "go_verifier"
-SERVER_CORE = 0
-POOL = 4096
 
 
 def build_go_verifier(work: Path) -> Path:
@@ -65,80 +59,38 @@ def start_go(binary: Path, jwks: Path, audience: str, *, cache: bool) -> tuple[G
     line = process.stdout.readline()
     if not line.startswith("listening on "):
         raise SystemExit(f"the Go verifier did not start: {line!r}")
-    os.sched_setaffinity(process.pid, {SERVER_CORE})
+    os.sched_setaffinity(process.pid, {CORE})
     return process, int(line.rsplit(":", 1)[1])
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=4)
-    args = parser.parse_args()
-    cores = os.sched_getaffinity(0)
-    if len(cores) < 2:
-        raise SystemExit("needs two cores: one for the servers, one for wrk")
+    args = arguments(__doc__.splitlines()[0])
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         binary = build_go_verifier(work)
-        pool_file = work / "pool.txt"
-        pool = ("--pool", str(POOL), "--pool-file", str(pool_file))
-        ours = ServerProcess("ours", work, "--log-level", "warning", *pool)
         go_processes: list[GoProcess] = []
-        try:
-            info = ours.wait_ready()
-            os.sched_setaffinity(ours.pid, {SERVER_CORE})
-            host, token = info["host"], info["cached_token"]
+        with pinned_service(work) as service:
             jwks = work / "jwks.json"
-            jwks.write_text(
-                httpx.get(
-                    f"http://127.0.0.1:{ours.port}/openid/v1/jwks",
-                    headers={"Host": host},
-                    trust_env=False,
-                ).text
-            )
-            audience = f"https://{host}/mcp"
-            go_cached, cached_port = start_go(binary, jwks, audience, cache=True)
-            go_uncached, uncached_port = start_go(binary, jwks, audience, cache=False)
-            go_processes += [go_cached, go_uncached]
-            os.sched_setaffinity(0, cores - {SERVER_CORE})  # wrk, started from here, too
-            pool_lua = write_pool_script(
-                work / "pool.lua", pool_file, host=host, cached=token, mix=False,
-                url_path="/authenticate",
-            )  # fmt: skip
-            cached_headers = [f"Host: {host}", f"Authorization: Bearer {token}"]
-            runs = {
-                "ours cached": (ours.port, cached_headers, None),
-                "go cached": (cached_port, cached_headers, None),
-                "ours uncached": (ours.port, [], pool_lua),
-                "go uncached": (uncached_port, [], pool_lua),
-            }
-            ratios: dict[str, list[float]] = {"cached": [], "uncached": []}
-            for rep in range(args.reps):
-                rps: dict[str, float] = {}
-                for name, (port, headers, script) in runs.items():
-                    result = run_wrk(
-                        f"http://127.0.0.1:{port}/authenticate",
-                        seconds=args.seconds,
-                        headers=headers,
-                        script=script,
-                        connections=16,
-                    )
-                    if result.non_2xx:
-                        raise SystemExit(f"{name}: {result.non_2xx} answers other than 200")
-                    rps[name] = result.rps
-                for kind in ratios:
-                    ratios[kind].append(rps[f"ours {kind}"] / rps[f"go {kind}"])
-                print(
-                    f"rep {rep + 1}: "
-                    + ", ".join(f"{name} {value:7.0f} rps" for name, value in rps.items())
-                )
-        finally:
-            ours.stop()
-            for process in go_processes:
-                process.terminate()
-                process.wait(10)
-    for kind, values in ratios.items():
-        print(f"{kind}: mcp-gatekeeper / Go verifier, median {statistics.median(values):.2f}x")
+            jwks.write_text(service.jwks)
+            audience = f"https://{service.host}/mcp"
+            try:
+                go_cached, cached_port = start_go(binary, jwks, audience, cache=True)
+                go_processes.append(go_cached)
+                go_uncached, uncached_port = start_go(binary, jwks, audience, cache=False)
+                go_processes.append(go_uncached)
+                ours = service.server.port
+                contestants = {
+                    "mcp-gatekeeper": {"cached": ours, "uncached": ours},
+                    "Go verifier": {"cached": cached_port, "uncached": uncached_port},
+                }
+                compare(
+                    service, work, contestants, path="/authenticate",
+                    reps=args.reps, seconds=args.seconds,
+                )  # fmt: skip
+            finally:
+                for process in go_processes:
+                    process.terminate()
+                    process.wait(10)
     return 0
 
 

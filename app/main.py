@@ -32,7 +32,7 @@ from .oauth.sealed import RecordCodec
 from .ops import health
 from .ops.audit import RateLimitedAudit, audit, event_counter
 from .ops.metrics import Metrics
-from .ops.middleware import ObservabilityMiddleware
+from .ops.middleware import ObservabilityMiddleware, ObservedEndpoint
 from .ops.store_status import install_store_status
 from .paths import EXACT_ROUTES, PREFIX_ROUTES
 from .providers import IdentityProvider
@@ -190,8 +190,8 @@ def create_app(
     )
     app.state.gatekeeper = state
     app.state.oauth = oauth
-    app.hot_path = ObservabilityMiddleware(
-        authenticator, metrics=metrics, exact_routes=EXACT_ROUTES, prefix_routes=PREFIX_ROUTES
+    app.hot_path = ObservedEndpoint(
+        authenticator.answer, authenticator.answer_at_once, metrics, EXACT_ROUTES, PREFIX_ROUTES
     )
     app.include_router(protected_resource.router)
     app.include_router(authorization_server.router)

@@ -1,7 +1,8 @@
 """Running the app under uvicorn: uvloop + httptools, no proxy-header rewriting.
 
 httptools runs in a subclass that caps the request line and headers (``server.maxHeaderBytes``):
-the gateway may be bypassed, and httptools alone buffers a header of any size.
+the gateway may be bypassed, and httptools alone buffers a header of any size. The same
+subclass answers ``/authenticate`` requests without a body as soon as their headers are parsed.
 
 One worker serves the app object built here. Several workers (``server.workers``) are separate
 processes that each build their own app, so uvicorn gets an import string: ``app_factory``
@@ -24,7 +25,7 @@ from fastapi import FastAPI
 from .config import CONFIG_PATH_ENV, Config, load_config
 from .config.loader import ENV_PREFIX
 from .main import create_app
-from .ops.header_limit import HeaderLimitedHttpToolsProtocol
+from .ops.hot_protocol import GatekeeperHttpProtocol
 from .ops.logging import configure_logging
 from .ops.metrics import MULTIPROC_DIR_ENV
 
@@ -68,13 +69,11 @@ def exit_cleanly_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))
 
 
-def serve(config: Config, *, config_path: str | None = None) -> None:
-    configure_logging(config.server.log_level)
-    options: dict[str, Any] = {
-        "host": config.server.host,
-        "port": config.server.port,
+def uvicorn_options(config: Config) -> dict[str, Any]:
+    """How uvicorn runs the app (the benchmarks run it the same way)."""
+    return {
         "loop": "auto",
-        "http": HeaderLimitedHttpToolsProtocol,
+        "http": GatekeeperHttpProtocol,
         # uvicorn's name for the cap, which the protocol above reads.
         "h11_max_incomplete_event_size": config.server.max_header_bytes,
         # Hosts are chosen by proxy.trustedHostHeaders, never by uvicorn's X-Forwarded-* rewrite.
@@ -84,6 +83,11 @@ def serve(config: Config, *, config_path: str | None = None) -> None:
         "log_config": None,
         "timeout_keep_alive": 75,
     }
+
+
+def serve(config: Config, *, config_path: str | None = None) -> None:
+    configure_logging(config.server.log_level)
+    options = {"host": config.server.host, "port": config.server.port, **uvicorn_options(config)}
     if config.server.workers > 1 or os.environ.get(MULTIPROC_DIR_ENV):
         prepare_metrics_dir()
     if config.server.workers == 1:

@@ -1,9 +1,10 @@
 """``/authenticate``: is this bearer token good for this MCP host, and for this tool?
 
-A raw ASGI endpoint mounted as a plain Starlette route: no Request/Response objects, no
-dependency injection, one pass over the headers, prebuilt answers. It depends only on keys,
-tokens, hosts, the gateway header family and what the scope catalog already knows (never any
-I/O: ``research/perf.md`` §3b, the framework costs more than the token check).
+Dispatched before the framework (``asgi.py``) and observed by ``ops.middleware.ObservedEndpoint``:
+no Request/Response objects, no dependency injection, one pass over the headers, prebuilt
+answers returned for the caller to send. It depends only on keys, tokens, hosts, the gateway
+header family and what the scope catalog already knows (never any I/O: ``research/perf.md``
+§3b, the framework costs more than the token check).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from ..discovery.advertised import advertised_scopes
 from ..discovery.scopes import ScopeCatalog
@@ -111,7 +112,8 @@ class Authenticator:
         self._views: dict[str, HostView] = {}
         self._preflight = make_answer(200, renderer.anonymous())
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def answer(self, scope: Scope, receive: Receive) -> Answer:
+        """The answer to one ``/authenticate`` request; never raises."""
         try:
             original = self._reader.read(
                 scope["method"], scope["headers"], scope.get("query_string", b"")
@@ -122,17 +124,28 @@ class Authenticator:
                 body = OVERSIZED_BODY  # refused by its length: not a byte of it is read
             else:
                 body = await _read_body(receive)
-            answer = self.decide(original, body)
-            if original.mcp_client and answer.as_mcp is not None:
-                answer = answer.as_mcp
+            return self._final(original, body)
         except Exception:
-            # Fail closed, and never with a 5xx: Envoy's failure mode could turn it into "allow".
-            log.exception("unexpected error in /authenticate")
-            answer = FAILED_CLOSED
-        await send(
-            {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
-        )
-        await send({"type": "http.response.body", "body": answer.body})
+            return _failed_closed()
+
+    def answer_at_once(
+        self, method: str, headers: list[tuple[bytes, bytes]], query_string: bytes
+    ) -> Answer | None:
+        """The answer to a request that has no body to read (``None`` if it has one), without
+        awaiting anything: the HTTP protocol answers it while parsing. Never raises."""
+        try:
+            original = self._reader.read(method, headers, query_string)
+            if original.has_body and not original.body_too_large:
+                return None
+            return self._final(original, OVERSIZED_BODY if original.has_body else None)
+        except Exception:
+            return _failed_closed()
+
+    def _final(self, original: OriginalRequest, body: bytes | None) -> Answer:
+        answer = self.decide(original, body)
+        if original.mcp_client and answer.as_mcp is not None:
+            return answer.as_mcp
+        return answer
 
     def view(self, host: McpHost) -> HostView:
         version = self._catalog.version(host)
@@ -245,6 +258,12 @@ class Authenticator:
     def _deny(self, host: str, result: str, **fields: object) -> None:
         self._metrics.count_decision(host, result)
         self._deny_audit("request_denied", host=host, result=result, **fields)
+
+
+def _failed_closed() -> Answer:
+    # Never a 5xx: Envoy's failure mode could turn it into "allow".
+    log.exception("unexpected error in /authenticate")
+    return FAILED_CLOSED
 
 
 async def _read_body(receive: Receive) -> bytes:

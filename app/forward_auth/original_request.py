@@ -14,7 +14,7 @@ host for an absolute-form request), where its ``X-Original-URL`` repeats the cli
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..config.model import TrustedHostHeaders
 from ..http_body import declared_length
@@ -29,8 +29,9 @@ _ORIGINAL_URL = re.compile(r"https?://([^/?#\s,]+)[^\s,]*", re.ASCII)
 _ROUTED_HOST_QUERY = re.compile(rb"host=([a-z0-9.\-]+|\[[0-9a-f:.]+\])&end=1")
 
 
-@dataclass(frozen=True, slots=True)
-class OriginalRequest:
+class OriginalRequest(NamedTuple):
+    """Built per request: a named tuple is the cheapest immutable record to create."""
+
     host: str | None
     #: The original method as the trusted family states it (preflight detection).
     method: str
@@ -127,18 +128,20 @@ class OriginalRequestReader:
             stated = [value.decode("latin-1").strip().upper() for value in stated_methods]
         if self._family == "host":
             method = method.upper()
-            candidates = {method, *stated}
+            may_call_tools = method not in _BODYLESS_METHODS or not _BODYLESS_METHODS.issuperset(
+                stated
+            )
         else:
             # The auth request's own method is the gateway's (nginx and Traefik ask with GET):
             # without exactly one stated method the original is unknown, so no preflight, and
             # it may call tools.
             method = stated[0] if len(stated) == 1 else ""
-            candidates = {method}
+            may_call_tools = method not in _BODYLESS_METHODS
         host = self._host(query_string) if self._family == "query" else self._host_of(host_values)
         return OriginalRequest(
             host=host,
             method=method,
-            may_call_tools=not candidates <= _BODYLESS_METHODS,
+            may_call_tools=may_call_tools,
             # Two Authorization headers are ambiguous; treat as none (RFC 6750 §2: one method).
             authorization=authorization if authorization_count == 1 else None,
             spoofed_identity_header=spoofed,

@@ -29,12 +29,21 @@ class Answer:
     status: int
     headers: RawHeaders
     body: bytes
+    #: The headers as HTTP/1.1 header lines, for the protocol that writes them itself.
+    wire_headers: bytes
     #: A refusal as MCP clients get it (``refusal``); ``None`` for an answer that is no refusal.
     as_mcp: Answer | None = None
 
 
 def make_answer(status: int, headers: RawHeaders, body: bytes = b"") -> Answer:
-    return Answer(status, (*headers, (b"content-length", str(len(body)).encode())), body)
+    """Built once per host or per verified token, never per request. A value that could end its
+    header line is refused here (the caller fails closed): the answer is written as it is."""
+    complete = (*headers, (b"content-length", str(len(body)).encode()))
+    wire = b"".join([b"%s: %s\r\n" % header for header in complete])
+    lines = len(complete)
+    if wire.count(b"\n") != lines or wire.count(b"\r") != lines or b"\0" in wire:
+        raise ValueError("a header holds a line break")
+    return Answer(status, complete, body, wire)
 
 
 #: A JSON-RPC error code in the range left to servers; MCP clients show the message whatever it is.

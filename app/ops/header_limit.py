@@ -76,12 +76,15 @@ class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
             self.data_received(data[allowance:])
 
     def on_headers_complete(self) -> None:
+        self._head_complete()
+        super().on_headers_complete()
+
+    def _head_complete(self) -> None:
         self._in_head = False
         self._head_bytes = 0
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
-        super().on_headers_complete()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -101,6 +104,9 @@ class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
+        self._next_head()
+
+    def _next_head(self) -> None:
         # The next request on this connection starts its head with the next bytes.
         self._in_head = True
 

@@ -1,12 +1,15 @@
 """Outermost ASGI middleware: request id for the logs, latency by route template for metrics,
 and the app's counter for the audit events the request raises.
 
-Pure ASGI (no ``BaseHTTPMiddleware``): it sits on the ``/authenticate`` hot path.
+``ObservedEndpoint`` does the same for the ``/authenticate`` hot path, whose endpoint returns
+its answer rather than sending it: no wrapped ``send``, no route matching, one frame less.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,6 +20,30 @@ from .metrics import Metrics
 _MAX_REQUEST_ID = 128
 #: Methods outside this set share one label value, so clients cannot inflate cardinality.
 _KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+
+
+class ReadyAnswer(Protocol):
+    """A complete response: status, raw headers (``content-length`` included) and body."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> tuple[tuple[bytes, bytes], ...]: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def wire_headers(self) -> bytes: ...
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name == b"x-request-id":
+            return value[:_MAX_REQUEST_ID].decode("latin-1")
+    return NO_REQUEST_ID
+
+
+def _method_label(method: str) -> str:
+    return method if method in _KNOWN_METHODS else "OTHER"
 
 
 def route_template(path: str, exact_routes: frozenset[str], prefix_routes: tuple[str, ...]) -> str:
@@ -49,12 +76,7 @@ class ObservabilityMiddleware:
             return
         started = time.perf_counter()
         status = 500
-        rid = NO_REQUEST_ID
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                rid = value[:_MAX_REQUEST_ID].decode("latin-1")
-                break
-        token = request_id.set(rid)
+        token = request_id.set(_request_id(scope["headers"]))
         counter = event_counter.set(self.count_event)
 
         async def send_with_status(message: Message) -> None:
@@ -68,6 +90,69 @@ class ObservabilityMiddleware:
         finally:
             event_counter.reset(counter)
             request_id.reset(token)
-            method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
             route = route_template(scope["path"], self.exact_routes, self.prefix_routes)
-            self.metrics.observe_request(route, method, status, time.perf_counter() - started)
+            self.metrics.observe_request(
+                route, _method_label(scope["method"]), status, time.perf_counter() - started
+            )
+
+
+AnswerAtOnce = Callable[[str, list[tuple[bytes, bytes]], bytes], ReadyAnswer | None]
+
+
+class ObservedEndpoint:
+    """An endpoint that returns its answer, observed as the middleware observes a route.
+
+    ``answer_now`` is for the HTTP protocol, which answers requests without a body while it
+    parses them (``hot_protocol.py``); ``__call__`` is the ASGI way, for everything else.
+    """
+
+    def __init__(
+        self,
+        answer: Callable[[Scope, Receive], Awaitable[ReadyAnswer]],
+        answer_at_once: AnswerAtOnce,
+        metrics: Metrics,
+        exact_routes: frozenset[str],
+        prefix_routes: tuple[str, ...],
+    ) -> None:
+        self.answer = answer
+        self.answer_at_once = answer_at_once
+        self.observe = metrics.observe_request
+        self.count_event = metrics.count_event
+        self.exact_routes = exact_routes
+        self.prefix_routes = prefix_routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        token = request_id.set(_request_id(scope["headers"]))
+        counter = event_counter.set(self.count_event)
+        try:
+            answer = await self.answer(scope, receive)
+        finally:
+            event_counter.reset(counter)
+            request_id.reset(token)
+        try:
+            await send(
+                {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
+            )
+            await send({"type": "http.response.body", "body": answer.body})
+        finally:
+            route = route_template(scope["path"], self.exact_routes, self.prefix_routes)
+            method = _method_label(scope["method"])
+            self.observe(route, method, answer.status, time.perf_counter() - started)
+
+    def answer_now(
+        self, method: str, path: str, headers: list[tuple[bytes, bytes]], query_string: bytes
+    ) -> ReadyAnswer | None:
+        """The answer, if the request has no body to wait for; ``None`` otherwise."""
+        started = time.perf_counter()
+        token = request_id.set(_request_id(headers))
+        counter = event_counter.set(self.count_event)
+        try:
+            answer = self.answer_at_once(method, headers, query_string)
+        finally:
+            event_counter.reset(counter)
+            request_id.reset(token)
+        if answer is not None:
+            route = route_template(path, self.exact_routes, self.prefix_routes)
+            self.observe(route, _method_label(method), answer.status, time.perf_counter() - started)
+        return answer

@@ -9,7 +9,6 @@ TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
 FORBIDDEN_HEADER_PARAMS = frozenset({"jku", "jwk", "x5u", "x5c", "crit"})
 #: Real tokens are about 1 KiB; anything far larger is refused before parsing.
 MAX_TOKEN_BYTES = 8192
-REQUIRED_CLAIMS = ("iss", "aud", "sub", "exp", "iat", "nbf", "jti")
 
 
 @dataclass(frozen=True, slots=True)

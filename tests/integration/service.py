@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from mcp_gatekeeper.config import Config
 from mcp_gatekeeper.main import create_app
+from mcp_gatekeeper.server import uvicorn_options
 from tests.integration.harness import free_port
 from tests.support import key_pool
 
@@ -65,9 +66,9 @@ def serving(
 
 
 def quiet_config(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> uvicorn.Config:
-    return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False
-    )
+    """As ``mcp-gatekeeper serve`` runs the app (its HTTP protocol included), quieter."""
+    options = uvicorn_options(app.state.gatekeeper.config)
+    return uvicorn.Config(app, host=host, port=port, log_level="warning", **options)
 
 
 @contextmanager

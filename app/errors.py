@@ -3,6 +3,9 @@
 Machines get JSON (``{"error", "error_description"}``, RFC 6749 §5.2 shape); a browser gets a
 readable page from ``templates/error.html``; an authorization error whose redirect URI is trusted
 goes back to the client as a redirect. Nobody ever gets a stack trace or FastAPI's 422.
+
+Each error renders itself (``RenderedError.render``): a subclass that needs a page, a redirect
+or an extra header overrides it, so this module never needs to know the subclasses.
 """
 
 from __future__ import annotations
@@ -12,18 +15,24 @@ from typing import ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .pages import render_page
-from .urls import add_query
 
 log = logging.getLogger(__name__)
 
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-class GatekeeperError(Exception):
+class RenderedError(Exception):
+    """An expected failure that knows its own response; the handler only calls ``render``."""
+
+    def render(self, request: Request) -> Response:
+        raise NotImplementedError
+
+
+class GatekeeperError(RenderedError):
     """An expected failure with a status, a stable error code and a human description."""
 
     status: ClassVar[int] = 400
@@ -32,6 +41,10 @@ class GatekeeperError(Exception):
     def __init__(self, description: str) -> None:
         super().__init__(description)
         self.description = description
+
+    def render(self, request: Request) -> Response:
+        """JSON, or the error page for a browser (``error_response``)."""
+        return error_response(request, self.status, self.error, self.description)
 
 
 class MisdirectedRequest(GatekeeperError):
@@ -77,30 +90,9 @@ def error_response(request: Request, status: int, error: str, description: str) 
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    # Imported here: the OAuth errors build on GatekeeperError above.
-    from .oauth.errors import AuthorizationRedirect, BrowserError, InvalidClient, SlowDown
-
-    async def gatekeeper_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, GatekeeperError)
-        if isinstance(exc, BrowserError):
-            return error_page(exc.status, exc.title, exc.error, exc.description)
-        response = error_response(request, exc.status, exc.error, exc.description)
-        if isinstance(exc, InvalidClient) and request.headers.get(
-            "authorization", ""
-        ).lower().startswith("basic "):
-            response.headers["WWW-Authenticate"] = 'Basic realm="mcp-gatekeeper"'
-        if isinstance(exc, SlowDown):
-            response.headers["Retry-After"] = str(exc.retry_after)
-        return response
-
-    async def authorization_redirect(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, AuthorizationRedirect)
-        params = {"error": exc.error.error, "error_description": exc.error.description}
-        if exc.target.state is not None:
-            params["state"] = exc.target.state
-        params["iss"] = exc.target.issuer
-        location = add_query(exc.target.redirect_uri, params)
-        return RedirectResponse(location, status_code=303, headers=NO_STORE)
+    async def rendered_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RenderedError)
+        return exc.render(request)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -114,8 +106,7 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unexpected error", exc_info=exc)
         return error_response(request, 500, "server_error", "Something went wrong on our side")
 
-    app.add_exception_handler(GatekeeperError, gatekeeper_error)
-    app.add_exception_handler(AuthorizationRedirect, authorization_redirect)
+    app.add_exception_handler(RenderedError, rendered_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected_error)

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import Config, HostConfig
-from .config.model import is_loopback, split_host
+from .net import is_loopback_hostname, split_host
 from .paths import JWKS_PATH, PRM_PATH
 
 
 def scheme_for(host: str) -> str:
     """``http`` only for loopback hosts (any port), ``https`` everywhere else."""
-    return "http" if is_loopback(split_host(host)[0]) else "https"
+    return "http" if is_loopback_hostname(split_host(host)[0]) else "https"
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def normalise_host(value: str) -> str | None:
         name, port = split_host(value)
     except ValueError:
         return None
-    if port == (80 if is_loopback(name) else 443):
+    if port == (80 if is_loopback_hostname(name) else 443):
         return name
     return value
 

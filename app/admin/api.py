@@ -18,12 +18,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from ..config.model import is_loopback
 from ..errors import GatekeeperError, NotFound
+from ..net import is_loopback_hostname
 from ..oauth import families, issued
+from ..oauth.approvals import APPROVALS, CONSENTS, Approval
 from ..oauth.clients.registry import is_metadata_document_id
 from ..oauth.codes import CODES
-from ..oauth.consent import APPROVALS, CONSENTS, Approval
 from ..oauth.context import OAuthContext, OAuthDep
 from ..oauth.records import AuthorizationCode, AuthorizationRequest, PendingConsent, User
 from ..ops.audit import audit
@@ -44,7 +44,7 @@ def _authorize(request: Request, oauth: OAuthContext) -> None:
         raise NotFound("The admin API is off (set server.adminToken)")
     peer = request.client.host if request.client else ""
     presented = request.headers.get("authorization", "").removeprefix("Bearer ")
-    if not is_loopback(peer) or not hmac.compare_digest(
+    if not is_loopback_hostname(peer) or not hmac.compare_digest(
         presented.encode(), token.get_secret_value().encode()
     ):
         raise AdminForbidden("Admin requests need the admin token, from loopback")

@@ -7,7 +7,6 @@ as they are. Every model forbids unknown keys, so a typo is a reported problem, 
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import timedelta
 from typing import Annotated, Literal
@@ -21,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..net import is_loopback_hostname, split_host
 from .common import (
     AccessPolicy,
     Duration,
@@ -32,11 +32,6 @@ from .common import (
 from .provider import ProviderConfig
 from .store import StoreConfig
 
-LOOPBACK_HOSTNAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
-_HOST_RE = re.compile(
-    r"^(?:\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*)"
-    r"(?::(?P<port>[0-9]{1,5}))?$"
-)
 #: 64 KiB holds what any gateway forwards, large JWTs and cookies included; the bounds keep
 #: real requests working and a single request from buffering megabytes.
 DEFAULT_MAX_HEADER_BYTES = 65_536
@@ -45,32 +40,13 @@ MAX_MAX_HEADER_BYTES = 1_048_576
 _SCOPE_NAME_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
 
 
-def split_host(host: str) -> tuple[str, int | None]:
-    """Split ``name[:port]`` into its hostname and optional port."""
-    match = _HOST_RE.match(host)
-    if match is None:
-        raise ValueError(f"{host!r} is not a host name with an optional port")
-    port = match.group("port")
-    name = host[: match.start("port") - 1] if port else host
-    return name, int(port) if port else None
-
-
-def is_loopback(hostname: str) -> bool:
-    if hostname in LOOPBACK_HOSTNAMES:
-        return True
-    try:
-        return ipaddress.ip_address(hostname.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _validate_host(value: str) -> str:
     if value != value.lower():
         raise ValueError(f"must be lower-case, e.g. {value.lower()!r}")
     name, port = split_host(value)
     if port is not None and not 0 < port < 65536:
         raise ValueError(f"port {port} is out of range")
-    default_port = 80 if is_loopback(name) else 443
+    default_port = 80 if is_loopback_hostname(name) else 443
     if port == default_port:
         raise ValueError(f"leave out the default port: write {name!r}")
     return value
@@ -198,7 +174,7 @@ class ProxyConfig(StrictModel):
             )
         scheme, host = match.groups()
         _validate_host(host)
-        if scheme == "http" and not is_loopback(split_host(host)[0]):
+        if scheme == "http" and not is_loopback_hostname(split_host(host)[0]):
             raise ValueError("http is allowed only for loopback hosts; use https")
         return value
 
@@ -381,7 +357,7 @@ class Config(StrictModel):
 
     @model_validator(mode="after")
     def _demo_only_on_loopback(self) -> Config:
-        if self.provider.name == "demo" and not is_loopback(self.server.host):
+        if self.provider.name == "demo" and not is_loopback_hostname(self.server.host):
             raise settings_problem(
                 ["provider.name", "server.host"],
                 "the demo login (used when no provider is configured) signs anyone in as "

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from ..cors import PUBLIC_CORS, preflight
-from ..errors import MisdirectedRequest
 from ..keys import ALGORITHM
 from ..oauth.clients.models import GRANT_TYPES, SUPPORTED_AUTH_METHODS
+from ..oauth.edge import issuer_of
 from ..oauth.scopes import OFFLINE_ACCESS
 from ..paths import (
     AS_METADATA_PATH,
@@ -32,13 +32,6 @@ from .advertised import advertised_scopes
 
 router = APIRouter()
 CACHE = {"Cache-Control": "public, max-age=300"}
-
-
-def _issuer(request: Request, state: StateDep) -> str:
-    issuer = state.hosts.issuer_for(request.headers.get("host"))
-    if issuer is None:
-        raise MisdirectedRequest("This host is not a configured MCP host or issuer")
-    return issuer
 
 
 def metadata(issuer: str, state: StateDep) -> dict[str, Any]:
@@ -75,13 +68,13 @@ def metadata(issuer: str, state: StateDep) -> dict[str, Any]:
 @router.get(AS_METADATA_PATH)
 @router.get(OPENID_CONFIGURATION_PATH)
 def authorization_server_metadata(request: Request, state: StateDep) -> Response:
-    document = metadata(_issuer(request, state), state)
+    document = metadata(issuer_of(request, state.hosts), state)
     return JSONResponse(document, headers={**PUBLIC_CORS, **CACHE})
 
 
 @router.get(JWKS_PATH)
 def jwks(request: Request, state: StateDep) -> Response:
-    _issuer(request, state)
+    issuer_of(request, state.hosts)
     # Short max-age: the next key is published a whole rotation interval before it signs.
     return JSONResponse(state.keys.ring.jwks(), headers={**PUBLIC_CORS, **CACHE})
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from ..discovery.advertised import advertised_scopes
-from ..errors import NO_STORE, MisdirectedRequest
+from ..errors import NO_STORE
 from ..hosts import McpHost
 from ..paths import AUTHORIZE_PATH, CALLBACK_PATH
 from ..providers import ProviderError
@@ -22,6 +22,7 @@ from .clients.metadata_document_rules import UnusableMetadataDocument
 from .clients.models import RegisteredClient
 from .clients.redirect_uris import is_allowed, is_well_formed, matches
 from .context import OAuthContext, OAuthDep
+from .edge import issuer_of, mcp_host_of
 from .errors import (
     AuthorizationRedirect,
     BrowserError,
@@ -35,18 +36,10 @@ from .errors import (
 )
 from .hashing import secret_key
 from .pkce import is_valid_challenge
-from .records import AuthorizationRequest, LoginTransaction
+from .records import LOGINS, AuthorizationRequest, LoginTransaction
 from .scopes import requested_scopes
 
-LOGINS = "logins"
 router = APIRouter()
-
-
-def issuer_of(request: Request, oauth: OAuthContext) -> str:
-    issuer = oauth.hosts.issuer_for(request.headers.get("host"))
-    if issuer is None:
-        raise MisdirectedRequest("This host is not a configured MCP host or issuer")
-    return issuer
 
 
 def single(request: Request, name: str) -> str | None:
@@ -167,7 +160,7 @@ def _validate_rest(
 
 def _default_resource(request: Request, oauth: OAuthContext) -> str:
     """Clients before MCP 2025-06-18 send no ``resource``: the host they came in on is meant."""
-    host = oauth.hosts.get(request.headers.get("host"))
+    host = mcp_host_of(request, oauth.hosts)
     if host is None:
         raise InvalidTarget("resource is required on this authorization server")
     return host.resource
@@ -175,7 +168,7 @@ def _default_resource(request: Request, oauth: OAuthContext) -> str:
 
 @router.get(AUTHORIZE_PATH)
 async def authorize(request: Request, oauth: OAuthDep) -> Response:
-    issuer = issuer_of(request, oauth)
+    issuer = issuer_of(request, oauth.hosts)
     authorization = await validate(request, oauth, issuer)
     state = secrets.token_urlsafe(32)
     try:

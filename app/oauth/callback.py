@@ -15,13 +15,13 @@ from ..pages import render_page
 from ..paths import CALLBACK_PATH, DEMO_LOGIN_PATH
 from ..providers import LoginDenied, ProviderError
 from ..providers.demo import DEMO_CODE
-from .authorize import LOGINS, issuer_of
+from .approvals import ask_consent
 from .browser import browser_matches
-from .consent import ask_consent
 from .context import OAuthContext, OAuthDep
+from .edge import issuer_of
 from .errors import AccessDenied, AuthorizationRedirect, BrowserError, LoginRefused, RedirectTarget
 from .hashing import secret_key
-from .records import LoginTransaction, User
+from .records import LOGINS, LoginTransaction, User
 
 router = APIRouter()
 
@@ -46,7 +46,7 @@ async def _login(request: Request, oauth: OAuthContext, issuer: str) -> LoginTra
 
 @router.get(CALLBACK_PATH)
 async def callback(request: Request, oauth: OAuthDep) -> Response:
-    issuer = issuer_of(request, oauth)
+    issuer = issuer_of(request, oauth.hosts)
     login = await _login(request, oauth, issuer)
     authorization = login.request
     target = RedirectTarget(authorization.redirect_uri, authorization.state, issuer)
@@ -82,7 +82,7 @@ async def demo_login(request: Request, oauth: OAuthDep) -> Response:
     """The demo provider's login page: one button that signs in the fixed demo user."""
     if oauth.config.provider.name != "demo":
         raise NotFound("There is no demo login on this server")
-    issuer_of(request, oauth)
+    issuer_of(request, oauth.hosts)
     page = render_page(
         "demo_login.html",
         title="Demo sign-in",

@@ -14,31 +14,26 @@ picker (the requested scopes are granted), never the approval itself.
 from __future__ import annotations
 
 import hmac
-import secrets
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel
+from fastapi.responses import HTMLResponse
 
 from ..errors import NO_STORE, page_security_headers
-from ..http_body import BodyTooLarge, is_urlencoded, read_urlencoded
 from ..ops.audit import audit
 from ..pages import render_page
 from ..paths import CONSENT_PATH
-from ..urls import add_query
-from .authorize import issuer_of
-from .browser import BrowserBinding, browser_matches
+from .approvals import APPROVALS, CONSENTS, Approval, approval_key
+from .browser import browser_matches
 from .clients.metadata_document_rules import UnusableMetadataDocument
-from .clients.redirect_uris import is_loopback
+from .clients.redirect_uris import is_loopback_redirect_uri
 from .codes import redirect_with_code
 from .context import OAuthContext, OAuthDep
+from .edge import issuer_of, read_page_form
 from .errors import AccessDenied, AuthorizationRedirect, BrowserError, RedirectTarget
 from .hashing import secret_key
-from .records import AuthorizationRequest, PendingConsent, User
+from .records import AuthorizationRequest, PendingConsent
 
-CONSENTS = "consents"
-APPROVALS = "approvals"
 #: The approval form: three short fields and the ticked scopes (a host may have hundreds).
 MAX_FORM_BYTES = 65_536
 #: A client registered this recently gets a "new application" notice on the page.
@@ -46,49 +41,8 @@ FIRST_SEEN_SECONDS = 3600.0
 router = APIRouter()
 
 
-class Approval(BaseModel):
-    """A remembered approval: who approved, and which of the requested scopes."""
-
-    subject: str
-    email: str
-    scopes: tuple[str, ...]
-
-
-def _approval_key(request: AuthorizationRequest, user: User) -> str:
-    scopes = " ".join(sorted(request.scopes))
-    return secret_key(
-        "\n".join((user.subject, request.client_id, request.redirect_uri, request.resource, scopes))
-    )
-
-
-async def ask_consent(
-    oauth: OAuthContext, request: AuthorizationRequest, user: User, browser: BrowserBinding
-) -> Response:
-    """Straight to the client when this request was approved in full before; else the page."""
-    remembered = await oauth.store.get(APPROVALS, _approval_key(request, user))
-    approval = oauth.records.load(Approval, remembered)
-    # prompt=consent (OIDC Core §3.1.2.1; the Python SDK sends it every time): ask anyway.
-    remembered_in_full = approval is not None and set(request.scopes) <= set(approval.scopes)
-    if approval is not None and remembered_in_full and not request.prompt_consent:
-        audit("consent_remembered", client_id=request.client_id, sub=user.subject)
-        granted = request.model_copy(update={"scopes": approval.scopes})
-        return await redirect_with_code(oauth, granted, user, browser)
-    consent_id = secrets.token_urlsafe(32)
-    pending = PendingConsent(
-        request=request,
-        user=user,
-        browser=browser,
-        csrf=secrets.token_urlsafe(32),
-        started_at=oauth.clock(),
-    )
-    ttl = oauth.config.tokens.login_timeout.total_seconds()
-    await oauth.store.put(CONSENTS, secret_key(consent_id), oauth.records.dump(pending), ttl)
-    location = add_query(request.issuer + CONSENT_PATH, {"request": consent_id})
-    return RedirectResponse(location, status_code=303, headers=NO_STORE)
-
-
 async def _pending(request: Request, oauth: OAuthContext, consent_id: str | None) -> PendingConsent:
-    issuer = issuer_of(request, oauth)
+    issuer = issuer_of(request, oauth.hosts)
     raw = await oauth.store.get(CONSENTS, secret_key(consent_id)) if consent_id else None
     pending = oauth.records.load(PendingConsent, raw)
     if pending is None:
@@ -125,7 +79,7 @@ async def consent_page(request: Request, oauth: OAuthDep) -> Response:
         logo=client.metadata.logo_uri if _is_https(client.metadata.logo_uri) else None,
         first_seen=client.client_id_issued_at > oauth.clock() - FIRST_SEEN_SECONDS,
         redirect_host=urlsplit(pending.request.redirect_uri).netloc,
-        loopback_only=all(is_loopback(uri) for uri in client.metadata.redirect_uris),
+        loopback_only=all(is_loopback_redirect_uri(uri) for uri in client.metadata.redirect_uris),
         resource=pending.request.resource,
         host=host.host,
         user=pending.user,
@@ -147,10 +101,7 @@ def _is_https(uri: str | None) -> bool:
 
 @router.post(CONSENT_PATH)
 async def consent_answer(request: Request, oauth: OAuthDep) -> Response:
-    try:
-        pairs = await read_urlencoded(request, MAX_FORM_BYTES) if is_urlencoded(request) else []
-    except BodyTooLarge as exc:
-        raise BrowserError(str(exc)) from None
+    pairs = await read_page_form(request, MAX_FORM_BYTES)
     form = dict(pairs)
     consent_id, csrf, decision = (form.get(name, "") for name in ("request", "csrf", "decision"))
     scope = [value for name, value in pairs if name == "scope"]
@@ -171,7 +122,7 @@ async def consent_answer(request: Request, oauth: OAuthDep) -> Response:
     # The record names the user, so an administrator can make them approve again.
     record = Approval(subject=user.subject, email=user.email, scopes=approved)
     await oauth.store.put(
-        APPROVALS, _approval_key(authorization, user), oauth.records.dump(record), ttl
+        APPROVALS, approval_key(authorization, user), oauth.records.dump(record), ttl
     )
     audit("consent_given", requested=list(authorization.scopes), scopes=list(approved), **fields)
     granted = authorization.model_copy(update={"scopes": approved})

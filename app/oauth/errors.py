@@ -1,9 +1,9 @@
 """OAuth errors, one class per RFC error code, each knowing its status.
 
 RFC 6749 §5.2 (token endpoint), §4.1.2.1 (authorization endpoint), RFC 7591 §3.2.2 (registration),
-RFC 8707 §2 (``invalid_target``). Where each kind is rendered is decided in ``app/errors.py``:
-JSON for the back-channel endpoints, a redirect to the client once its redirect URI is trusted,
-an HTML page before that.
+RFC 8707 §2 (``invalid_target``). Each kind renders itself (``render``, called by the handler in
+``app/errors.py``): JSON for the back-channel endpoints, a redirect to the client once its
+redirect URI is trusted, an HTML page before that.
 """
 
 from __future__ import annotations
@@ -11,7 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..errors import GatekeeperError
+from fastapi import Request
+from fastapi.responses import RedirectResponse, Response
+
+from ..errors import NO_STORE, GatekeeperError, RenderedError, error_page
+from ..urls import add_query
 
 
 class OAuthError(GatekeeperError):
@@ -27,6 +31,12 @@ class InvalidClient(OAuthError):
 
     status = 401
     error = "invalid_client"
+
+    def render(self, request: Request) -> Response:
+        response = super().render(request)
+        if request.headers.get("authorization", "").lower().startswith("basic "):
+            response.headers["WWW-Authenticate"] = 'Basic realm="mcp-gatekeeper"'
+        return response
 
 
 class InvalidGrant(OAuthError):
@@ -87,6 +97,11 @@ class SlowDown(OAuthError):
         super().__init__(description)
         self.retry_after = retry_after
 
+    def render(self, request: Request) -> Response:
+        response = super().render(request)
+        response.headers["Retry-After"] = str(self.retry_after)
+        return response
+
 
 class BrowserError(GatekeeperError):
     """A failure in the browser part of the login, shown as a page and never redirected:
@@ -94,6 +109,9 @@ class BrowserError(GatekeeperError):
 
     status: ClassVar[int] = 400
     title: ClassVar[str] = "This sign-in request cannot be completed"
+
+    def render(self, request: Request) -> Response:
+        return error_page(self.status, self.title, self.error, self.description)
 
 
 class LoginRefused(BrowserError):
@@ -112,7 +130,7 @@ class RedirectTarget:
     issuer: str
 
 
-class AuthorizationRedirect(Exception):
+class AuthorizationRedirect(RenderedError):
     """An authorization error reported to the client through its redirect URI (RFC 6749
     §4.1.2.1), with ``iss`` (RFC 9207)."""
 
@@ -120,3 +138,11 @@ class AuthorizationRedirect(Exception):
         super().__init__(error.description)
         self.error = error
         self.target = target
+
+    def render(self, request: Request) -> Response:
+        params = {"error": self.error.error, "error_description": self.error.description}
+        if self.target.state is not None:
+            params["state"] = self.target.state
+        params["iss"] = self.target.issuer
+        location = add_query(self.target.redirect_uri, params)
+        return RedirectResponse(location, status_code=303, headers=NO_STORE)

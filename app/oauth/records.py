@@ -13,6 +13,9 @@ from ..providers import UpstreamIdentity
 from .browser import BrowserBinding
 from .sealed import SealedStr
 
+#: The store namespace of ``LoginTransaction`` (written at /authorize, taken at /callback).
+LOGINS = "logins"
+
 
 class User(BaseModel):
     """The signed-in user, as vouched for by the identity provider."""

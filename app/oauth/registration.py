@@ -14,8 +14,8 @@ from ..errors import NO_STORE
 from ..http_body import BodyTooLarge, read_body
 from ..ops.audit import audit
 from ..paths import REGISTER_PATH
-from .authorize import issuer_of
 from .context import OAuthDep
+from .edge import issuer_of
 from .errors import InvalidClientMetadata, InvalidRequest
 
 router = APIRouter()
@@ -24,7 +24,7 @@ MAX_BODY_BYTES = 16_384
 
 @router.post(REGISTER_PATH)
 async def register(request: Request, oauth: OAuthDep) -> Response:
-    issuer_of(request, oauth)
+    issuer_of(request, oauth.hosts)
     if not oauth.config.clients.registration_enabled:
         raise InvalidRequest("Dynamic client registration is disabled on this server")
     try:

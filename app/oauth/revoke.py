@@ -15,12 +15,11 @@ from ..keys import ALGORITHM
 from ..ops.audit import audit
 from ..paths import REVOKE_PATH
 from . import families
-from .authorize import issuer_of
 from .client_auth import authenticate_client
 from .clients.models import RegisteredClient
 from .context import OAuthContext, OAuthDep
+from .edge import issuer_of, read_form
 from .errors import InvalidRequest
-from .token import read_form
 
 router = APIRouter()
 
@@ -65,7 +64,7 @@ def _revoke_access(oauth: OAuthContext, client: RegisteredClient, token: str) ->
 
 @router.post(REVOKE_PATH)
 async def revoke(request: Request, oauth: OAuthDep) -> Response:
-    issuer_of(request, oauth)
+    issuer_of(request, oauth.hosts)
     form = await read_form(request)
     token = form.get("token")
     if not token:

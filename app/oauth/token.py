@@ -9,38 +9,18 @@ from fastapi.responses import JSONResponse
 
 from ..cors import PUBLIC_CORS, preflight
 from ..errors import NO_STORE
-from ..http_body import BodyTooLarge, is_urlencoded, read_urlencoded
 from ..paths import TOKEN_PATH
 from . import grants
-from .authorize import issuer_of
 from .client_auth import authenticate_client
 from .context import OAuthContext, OAuthDep
+from .edge import issuer_of, read_form
 from .errors import InvalidRequest, UnsupportedGrantType
 
 router = APIRouter()
-MAX_FORM_BYTES = 16_384
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    """An urlencoded form with each parameter at most once (RFC 6749 §3.2)."""
-    if not is_urlencoded(request):
-        raise InvalidRequest("Send the parameters as application/x-www-form-urlencoded")
-    try:
-        pairs = await read_urlencoded(request, MAX_FORM_BYTES)
-    except BodyTooLarge as exc:
-        # 400 invalid_request, not 413: RFC 6749 §5.2 errors are what OAuth clients read and
-        # show; most treat any other status as an opaque HTTP failure.
-        raise InvalidRequest(str(exc)) from None
-    result: dict[str, str] = {}
-    for name, value in pairs:
-        if name in result:
-            raise InvalidRequest(f"{name} is given more than once")
-        result[name] = value
-    return result
 
 
 async def _token(request: Request, oauth: OAuthContext) -> dict[str, Any]:
-    issuer_of(request, oauth)
+    issuer_of(request, oauth.hosts)
     form = await read_form(request)
     grant_type = form.get("grant_type")
     if not grant_type:

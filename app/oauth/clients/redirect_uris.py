@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 from urllib.parse import SplitResult, urlsplit
 
-LOOPBACK_IPS = frozenset({"127.0.0.1", "[::1]"})
-LOOPBACK_HOSTS = LOOPBACK_IPS | {"localhost"}
+from ...net import is_loopback_redirect_host
+
 MAX_LENGTH = 2000
 # RFC 3986 §2: printable ASCII without spaces, quotes, backslashes, braces, pipes or carets;
 # a percent sign only as the start of an escape.
@@ -80,7 +80,7 @@ def registration_problem(uri: str, allowed: list[str]) -> str | None:
         return "must not contain . or .. path segments (browsers resolve them away)"
     host = _bracketed_host(parts)
     if parts.scheme == "http":
-        if host not in LOOPBACK_HOSTS:
+        if not is_loopback_redirect_host(host):
             return "http is allowed only for loopback (127.0.0.1, [::1], localhost); use https"
     elif parts.scheme != "https":
         return "must use https (or http on loopback)"
@@ -110,11 +110,14 @@ def matches(registered: str, requested: str) -> bool:
         return True
     if a.scheme != "http" or b.scheme != "http":
         return False
-    if _bracketed_host(a) not in LOOPBACK_HOSTS or _bracketed_host(a) != _bracketed_host(b):
+    host = _bracketed_host(a)
+    if not is_loopback_redirect_host(host) or host != _bracketed_host(b):
         return False
     return (a.path, a.query) == (b.path, b.query) and b.port not in (None, 0)
 
 
-def is_loopback(uri: str) -> bool:
+def is_loopback_redirect_uri(uri: str) -> bool:
+    """A well-formed URI on exactly 127.0.0.1, [::1] or localhost (``net.py`` says why not
+    127.0.0.2, which ``is_loopback_hostname`` does count)."""
     parts = _split(uri)
-    return parts is not None and _bracketed_host(parts) in LOOPBACK_HOSTS
+    return parts is not None and is_loopback_redirect_host(_bracketed_host(parts))

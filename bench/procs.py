@@ -275,3 +275,14 @@ class Nginx:
                 self.process.terminate()
                 self.process.wait(5)
         self.process = None
+
+
+def pin(pid: int, cores: set[int]) -> None:
+    """Every thread of ``pid`` on ``cores`` (threads it starts later inherit that).
+
+    ``sched_setaffinity(pid)`` alone moves only the main thread: Envoy's worker thread, Go's
+    scheduler threads and grpcio's threads would still run on any core.
+    """
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):  # a thread that has just exited
+            os.sched_setaffinity(int(task.name), cores)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 from loadgen import run_wrk, write_pool_script
-from procs import ServerProcess
+from procs import ServerProcess, pin
 
 CORE = 0
 POOL = 4096
@@ -52,7 +52,7 @@ def pinned_service(work: Path) -> Iterator[Service]:
     )
     try:
         info = server.wait_ready()
-        os.sched_setaffinity(server.pid, {CORE})
+        pin(server.pid, {CORE})
         jwks = httpx.get(
             f"http://127.0.0.1:{server.port}/openid/v1/jwks",
             headers={"Host": info["host"]},

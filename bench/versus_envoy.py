@@ -13,7 +13,6 @@ service's cache holds 256; Envoy's JWT cache is sized 256 too). Ratios per repet
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from procs import free_port, wait_for_port
+from procs import free_port, pin, wait_for_port
 from side_by_side import CORE, arguments, compare, pinned_service
 
 CACHE = 256
@@ -124,7 +123,7 @@ def start_envoy(work: Path, name: str, config: dict[str, Any], port: int) -> Env
         stdout=log, stderr=log,
     )  # fmt: skip
     wait_for_port(port, process, timeout=30)
-    os.sched_setaffinity(process.pid, {CORE})
+    pin(process.pid, {CORE})
     return process
 
 

@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from procs import pin
 from side_by_side import CORE, arguments, compare, pinned_service
 
 GO_SOURCE = Path(__file__).resolve().parent / "go_verifier"
@@ -59,7 +60,7 @@ def start_go(binary: Path, jwks: Path, audience: str, *, cache: bool) -> tuple[G
     line = process.stdout.readline()
     if not line.startswith("listening on "):
         raise SystemExit(f"the Go verifier did not start: {line!r}")
-    os.sched_setaffinity(process.pid, {CORE})
+    pin(process.pid, {CORE})
     return process, int(line.rsplit(":", 1)[1])
 
 

@@ -52,7 +52,7 @@ def b64url_decode(segment: bytes) -> bytes:
 
 def json_object(raw: bytes) -> dict[str, Any]:
     try:
-        value = jiter.from_json(raw)
+        value = jiter.from_json(raw, allow_inf_nan=False)
     except ValueError:
         raise MalformedJws("malformed") from None
     if not isinstance(value, dict):

@@ -172,6 +172,20 @@ def _another_spelling(world: World) -> str:
     raise AssertionError("no other spelling")
 
 
+def _standard_alphabet(world: World) -> str:
+    """The signature in standard base64 (``+``, ``/``, padded): the same bytes, not base64url."""
+    header, payload, signature = world.mint().split(".")
+    while "-" not in signature and "_" not in signature:
+        header, payload, signature = world.mint().split(".")
+    standard = signature.replace("-", "+").replace("_", "/")
+    return f"{header}.{payload}.{standard}"
+
+
+def _padded(world: World) -> str:
+    token = world.mint()
+    return token + "=" * (-len(token.rsplit(".", 1)[1]) % 4 or 4)
+
+
 def _without(name: str) -> Callable[[World], str]:
     def build(world: World) -> str:
         claims = world.claims()
@@ -221,6 +235,11 @@ BAD_TOKENS: list[tuple[str, Callable[[World], str], str]] = [
     ("payload-a-list", lambda w: _signed_raw(w, b"[1, 2]"), "malformed"),
     ("signature-spelled-otherwise", _another_spelling, "malformed"),
     ("payload-not-json", lambda w: _signed_raw(w, b"{nope"), "malformed"),
+    ("payload-nan", lambda w: _signed_raw(w, b'{"exp": NaN}'), "malformed"),
+    ("payload-lone-surrogate", lambda w: _signed_raw(w, b'{"sub": "\\ud800"}'), "malformed"),
+    ("signature-standard-base64", _standard_alphabet, "malformed"),
+    ("signature-padded", _padded, "malformed"),
+    ("not-ascii", lambda w: w.mint()[:-1] + "\u00e9", "malformed"),
     ("oversized", lambda w: "a" * 9000, "oversized"),
 ]
 
@@ -235,6 +254,43 @@ async def test_bad_tokens_are_refused(
     with pytest.raises(InvalidToken) as caught:
         world.verifier.verify(build(world), A)
     assert caught.value.reason == reason
+
+
+async def test_a_header_already_seen_on_a_good_token_vouches_for_nothing(world: World) -> None:
+    """The JOSE header of a verified token is remembered (it picks the key on the next miss);
+    a forged token carrying that very header is still refused for what else it holds."""
+    world.verifier.verify(world.mint(), A)
+    for build, reason in ((_tampered, "bad signature"), (_signed_by_another_key, "bad signature")):
+        with pytest.raises(InvalidToken) as caught:
+            world.verifier.verify(build(world), A)
+        assert caught.value.reason == reason
+    with pytest.raises(InvalidToken, match="wrong algorithm"):
+        world.verifier.verify(_alg_none(world), A)
+
+
+async def test_the_cache_keeps_the_tokens_used_last(world: World) -> None:
+    """Bounded by verifyCacheSize, least recently used out first: a token in use stays."""
+    small = World(world.keys, world.clock, cache_size=3)
+    busy, *others = [world.mint() for _ in range(4)]
+    small.verifier.verify(busy, A)
+    for token in others:
+        small.verifier.verify(token, A)
+        small.verifier.verify(busy, A)
+    assert small.verifier.cached_entries == 3
+    verified = small.verifier._verify_signed
+    misses = 0
+
+    def counting(token: str) -> Any:
+        nonlocal misses
+        misses += 1
+        return verified(token)
+
+    small.verifier._verify_signed = counting  # type: ignore[method-assign]
+    small.verifier.verify(busy, A)
+    small.verifier.verify(others[-1], A)
+    assert misses == 0
+    small.verifier.verify(others[0], A)  # pushed out by the others meanwhile
+    assert misses == 1
 
 
 async def test_expiry_and_not_before_use_the_injected_clock_with_skew(world: World) -> None:

@@ -33,6 +33,7 @@ class GatekeeperHttpProtocol(HeaderLimitedHttpToolsProtocol):
     """uvicorn's httptools protocol with the header cap, answering the hot path itself."""
 
     _answered = False
+    _closed_after_answer = False
     _default_headers: list[tuple[bytes, bytes]] | None = None
     _default_head = b""
 
@@ -48,6 +49,11 @@ class GatekeeperHttpProtocol(HeaderLimitedHttpToolsProtocol):
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
+        if self._closed_after_answer:
+            # Requests pipelined behind an answer that closed the connection: uvicorn would
+            # have queued them and never run them, so they are neither answered nor counted.
+            self._answered = True
+            return
         answer = self._answer_now()
         if answer is None:
             super().on_headers_complete()
@@ -64,6 +70,7 @@ class GatekeeperHttpProtocol(HeaderLimitedHttpToolsProtocol):
             parts.append(answer.body)
         self.transport.write(b"".join(parts))
         if not keep_alive:
+            self._closed_after_answer = True
             self.transport.close()
         self.on_response_complete()
 

@@ -33,6 +33,7 @@ Rendered = TypeVar("Rendered")
 #: only once a token carrying it verified, so made-up headers never take a place).
 MAX_KNOWN_HEADERS = 16
 _TYPES = frozenset({TOKEN_TYPE, f"application/{TOKEN_TYPE}"})
+_TIME_MAX = 2**53
 
 
 class InvalidToken(Exception):
@@ -135,7 +136,10 @@ class TokenVerifier(Generic[Rendered]):
         except KeyError:
             raise InvalidToken("missing claim") from None
         for value in (expires, not_before, issued):
-            if type(value) is not int and type(value) is not float:
+            # A number a float holds exactly: no infinity, nothing that overflows a float.
+            if (
+                type(value) is not int and type(value) is not float
+            ) or not -_TIME_MAX < value < _TIME_MAX:
                 raise InvalidToken("malformed claims")
         now = self._clock()
         if now >= expires + self._skew:

@@ -191,3 +191,31 @@ def test_answers_given_while_parsing_are_in_the_metrics(service: Service) -> Non
         for _ in range(3):
             assert http.get("/authenticate/mcp").status_code == 401
         assert count() == before + 3
+
+
+def test_requests_behind_an_answer_that_closed_the_connection_are_not_decided(
+    service: Service,
+) -> None:
+    """HTTP/1.0 ends the connection with its answer: what was pipelined behind it is neither
+    answered nor counted (uvicorn queues such requests and never runs them)."""
+    with httpx.Client(base_url=service.url, headers={"Host": HOST}, trust_env=False) as http:
+
+        def refused() -> float:
+            found = re.search(
+                r'mcp_gatekeeper_auth_decisions_total\{host="a.example.test",'
+                r'result="invalid_token"\} (\S+)',
+                http.get("/metrics").text,
+            )
+            return float(found.group(1)) if found else 0.0
+
+        before = refused()
+        with _connect(service) as sock:
+            sock.sendall(
+                # A 1.0 keep-alive: the parser reads on, the answer still closes.
+                f"GET /authenticate/mcp HTTP/1.0\r\nHost: {HOST}\r\n"
+                "Connection: keep-alive\r\n\r\n".encode()
+                + _request("/authenticate/mcp", token="not-a-token")
+            )
+            (answer,) = _read_responses(sock, 1)
+            assert _status(answer) == 401 and _closed(sock)
+        assert refused() == before

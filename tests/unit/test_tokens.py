@@ -172,6 +172,14 @@ def _another_spelling(world: World) -> str:
     raise AssertionError("no other spelling")
 
 
+def _claims_json(world: World, **raw: str) -> bytes:
+    """Valid claims with some values written as raw JSON (numbers json.dumps cannot write)."""
+    text = json.dumps({**world.claims(), **dict.fromkeys(raw, 0)})
+    for name, value in raw.items():
+        text = text.replace(f'"{name}": 0', f'"{name}": {value}')
+    return text.encode()
+
+
 def _standard_alphabet(world: World) -> str:
     """The signature in standard base64 (``+``, ``/``, padded): the same bytes, not base64url."""
     header, payload, signature = world.mint().split(".")
@@ -227,6 +235,12 @@ BAD_TOKENS: list[tuple[str, Callable[[World], str], str]] = [
     ("missing-exp", _without("exp"), "missing claim"),
     ("groups-not-a-list", lambda w: w.sign({**w.claims(), "groups": "admins"}), "malformed claims"),
     ("exp-not-a-number", lambda w: w.sign({**w.claims(), "exp": "tomorrow"}), "malformed claims"),
+    ("exp-infinite", lambda w: _signed_raw(w, _claims_json(w, exp="1e400")), "malformed claims"),
+    (
+        "exp-past-a-float",
+        lambda w: _signed_raw(w, _claims_json(w, exp="9" * 400)),
+        "malformed claims",
+    ),
     ("garbage", lambda w: "not-a-jwt", "malformed"),
     ("three-garbage-parts", lambda w: "a.b.c", "malformed"),
     ("four-segments", lambda w: w.mint() + ".e30", "malformed"),

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from . import __version__
 from .admin import api as admin_api
-from .asgi import GatekeeperApp
+from .asgi import GatekeeperApp, sending
 from .config import Config, redacted
 from .discovery import authorization_server, protected_resource
 from .discovery.scopes import ScopeCatalog, service_token
@@ -32,7 +32,7 @@ from .oauth.sealed import RecordCodec
 from .ops import health
 from .ops.audit import RateLimitedAudit, audit, event_counter
 from .ops.metrics import Metrics
-from .ops.middleware import ObservabilityMiddleware, ObservedEndpoint
+from .ops.middleware import ImmediateAnswers, ObservabilityMiddleware
 from .ops.store_status import install_store_status
 from .paths import EXACT_ROUTES, PREFIX_ROUTES
 from .providers import IdentityProvider
@@ -190,8 +190,11 @@ def create_app(
     )
     app.state.gatekeeper = state
     app.state.oauth = oauth
-    app.hot_path = ObservedEndpoint(
-        authenticator.answer, authenticator.answer_at_once, metrics, EXACT_ROUTES, PREFIX_ROUTES
+    app.hot_path = ObservabilityMiddleware(
+        sending(authenticator.answer), metrics, EXACT_ROUTES, PREFIX_ROUTES
+    )
+    app.immediate = ImmediateAnswers(
+        authenticator.answer_at_once, metrics, EXACT_ROUTES, PREFIX_ROUTES
     )
     app.include_router(protected_resource.router)
     app.include_router(authorization_server.router)

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from loadgen import probe, run_hey, run_wrk
-from procs import cpu_seconds, free_port, pin, system_busy_seconds, wait_for_port
+from procs import cpu_seconds, free_port, pin, stop, system_busy_seconds, wait_for_port
 from side_by_side import CORE, arguments
 from versus_envoy import Envoy, ext_authz_config, start_envoy
 
@@ -155,13 +155,7 @@ class AuthServer:
         return self.process.pid
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
         self.log.close()
 
 

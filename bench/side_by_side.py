@@ -12,13 +12,15 @@ import argparse
 import contextlib
 import os
 import statistics
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from loadgen import run_wrk, write_pool_script
-from procs import ServerProcess, pin
+from procs import ServerProcess, pin, stop
 
 CORE = 0
 POOL = 4096
@@ -61,6 +63,17 @@ def pinned_service(work: Path) -> Iterator[Service]:
         yield Service(server, info["host"], info["cached_token"], jwks, pool_file)
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def stopping() -> Iterator[list[subprocess.Popen[Any]]]:
+    """A list for the contestants' processes; each is stopped when the block ends."""
+    processes: list[subprocess.Popen[Any]] = []
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            stop(process)
 
 
 def compare(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from procs import free_port, pin, wait_for_port
-from side_by_side import CORE, arguments, compare, pinned_service
+from side_by_side import CORE, arguments, compare, pinned_service, stopping
 
 CACHE = 256
 
@@ -131,25 +131,17 @@ def main() -> int:
     args = arguments(__doc__.splitlines()[0])
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        envoys: list[Envoy] = []
-        with pinned_service(work) as service:
-            try:
-                authz_port, jwt_port = free_port(), free_port()
-                authz = ext_authz_config(authz_port, service.server.port)
-                envoys.append(start_envoy(work, "ext-authz", authz, authz_port))
-                jwt = jwt_authn_config(jwt_port, service.host, service.jwks)
-                envoys.append(start_envoy(work, "jwt-authn", jwt, jwt_port))
-                contestants = {
-                    "ext_authz + mcp-gatekeeper": {"cached": authz_port, "uncached": authz_port},
-                    "jwt_authn": {"cached": jwt_port, "uncached": jwt_port},
-                }
-                compare(
-                    service, work, contestants, path="/mcp", reps=args.reps, seconds=args.seconds
-                )
-            finally:
-                for process in envoys:
-                    process.terminate()
-                    process.wait(10)
+        with pinned_service(work) as service, stopping() as started:
+            authz_port, jwt_port = free_port(), free_port()
+            authz = ext_authz_config(authz_port, service.server.port)
+            started.append(start_envoy(work, "ext-authz", authz, authz_port))
+            jwt = jwt_authn_config(jwt_port, service.host, service.jwks)
+            started.append(start_envoy(work, "jwt-authn", jwt, jwt_port))
+            contestants = {
+                "ext_authz + mcp-gatekeeper": {"cached": authz_port, "uncached": authz_port},
+                "jwt_authn": {"cached": jwt_port, "uncached": jwt_port},
+            }
+            compare(service, work, contestants, path="/mcp", reps=args.reps, seconds=args.seconds)
     return 0
 
 

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from procs import pin
-from side_by_side import CORE, arguments, compare, pinned_service
+from side_by_side import CORE, arguments, compare, pinned_service, stopping
 
 GO_SOURCE = Path(__file__).resolve().parent / "go_verifier"
 
@@ -69,29 +69,23 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         binary = build_go_verifier(work)
-        go_processes: list[GoProcess] = []
-        with pinned_service(work) as service:
+        with pinned_service(work) as service, stopping() as started:
             jwks = work / "jwks.json"
             jwks.write_text(service.jwks)
             audience = f"https://{service.host}/mcp"
-            try:
-                go_cached, cached_port = start_go(binary, jwks, audience, cache=True)
-                go_processes.append(go_cached)
-                go_uncached, uncached_port = start_go(binary, jwks, audience, cache=False)
-                go_processes.append(go_uncached)
-                ours = service.server.port
-                contestants = {
-                    "mcp-gatekeeper": {"cached": ours, "uncached": ours},
-                    "Go verifier": {"cached": cached_port, "uncached": uncached_port},
-                }
-                compare(
-                    service, work, contestants, path="/authenticate",
-                    reps=args.reps, seconds=args.seconds,
-                )  # fmt: skip
-            finally:
-                for process in go_processes:
-                    process.terminate()
-                    process.wait(10)
+            go_cached, cached_port = start_go(binary, jwks, audience, cache=True)
+            started.append(go_cached)
+            go_uncached, uncached_port = start_go(binary, jwks, audience, cache=False)
+            started.append(go_uncached)
+            ours = service.server.port
+            contestants = {
+                "mcp-gatekeeper": {"cached": ours, "uncached": ours},
+                "Go verifier": {"cached": cached_port, "uncached": uncached_port},
+            }
+            compare(
+                service, work, contestants, path="/authenticate",
+                reps=args.reps, seconds=args.seconds,
+            )  # fmt: skip
     return 0
 
 

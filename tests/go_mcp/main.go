@@ -196,8 +196,7 @@ func (s *server) batch(body []byte, w http.ResponseWriter) {
 }
 
 func (s *server) callsHandler(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.WriteHeader(http.StatusMethodNotAllowed)
+	if !allowOnly(w, r, http.MethodGet) {
 		return
 	}
 	s.mu.Lock()
@@ -207,14 +206,22 @@ func (s *server) callsHandler(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) resetHandler(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.WriteHeader(http.StatusMethodNotAllowed)
+	if !allowOnly(w, r, http.MethodPost) {
 		return
 	}
 	s.mu.Lock()
 	s.calls = nil
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// allowOnly answers 405 to any other method.
+func allowOnly(w http.ResponseWriter, r *http.Request, method string) bool {
+	if r.Method != method {
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return false
+	}
+	return true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

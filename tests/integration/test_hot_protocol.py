@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcp_gatekeeper.asgi import GatekeeperApp
 from tests.integration.service import Service, running_service
@@ -25,13 +25,13 @@ HOST = "a.example.test"
 class CountingAnswer:
     """Counts the requests the ASGI way answered (the protocol's own way never calls it)."""
 
-    def __init__(self, answer: Callable[..., Awaitable[Any]]) -> None:
-        self.inner = answer
+    def __init__(self, app: ASGIApp) -> None:
+        self.inner = app
         self.calls = 0
 
-    async def __call__(self, *args: Any) -> Any:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.calls += 1
-        return await self.inner(*args)
+        await self.inner(scope, receive, send)
 
 
 @pytest.fixture(scope="module")
@@ -42,14 +42,14 @@ def service() -> Iterator[Service]:
 
 @pytest.fixture
 def asgi_answers(service: Service) -> Iterator[CountingAnswer]:
-    assert isinstance(service.app, GatekeeperApp) and service.app.hot_path is not None
-    endpoint = service.app.hot_path
-    counting = CountingAnswer(endpoint.answer)
-    endpoint.answer = counting
+    app = service.app
+    assert isinstance(app, GatekeeperApp) and app.hot_path is not None
+    counting = CountingAnswer(app.hot_path)
+    app.hot_path = counting
     try:
         yield counting
     finally:
-        endpoint.answer = counting.inner
+        app.hot_path = counting.inner
 
 
 def _connect(service: Service) -> socket.socket:

@@ -34,6 +34,7 @@ class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
     """
 
     _head_bytes = 0
+    _heads_ended = 0
     _in_head = True
     _refused = False
     _head_timer: asyncio.TimerHandle | None = None
@@ -63,14 +64,17 @@ class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
                 # Only a head that did not arrive whole pays for a timer.
                 self._head_timer = self.loop.call_later(HEAD_SECONDS, self._head_too_slow)
             return
-        # Parse only up to the limit: a head still incomplete there is too large, and one that
-        # ended within it lets the rest (its body, or the next request) go on as usual.
+        # Parse only up to the limit: a head still incomplete there, with no head ended before
+        # it, is too large. Once a head ended within it (pipelined requests arriving together),
+        # the rest goes on as usual and counts afresh: a head is still cut off below twice the
+        # limit.
         self._head_bytes = limit
+        heads_before = self._heads_ended
         if allowance > 0:
             super().data_received(data[:allowance])
         if self.transport.is_closing():
             return  # the parser refused the request itself (400)
-        if self._in_head:
+        if self._in_head and self._heads_ended == heads_before:
             self._refuse(limit)
         else:
             self.data_received(data[allowance:])
@@ -80,6 +84,7 @@ class HeaderLimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def _head_complete(self) -> None:
+        self._heads_ended += 1
         self._in_head = False
         self._head_bytes = 0
         if self._head_timer is not None:

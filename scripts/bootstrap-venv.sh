@@ -14,8 +14,7 @@ fi
 stamp=".venv/.deps-${extra:-run}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -c constraints.txt ".${extra:+[$extra]}"
+  # Editable: app/ goes on the path, so the package imported is the source being edited.
+  .venv/bin/python -m pip install -q -c constraints.txt -e ".${extra:+[$extra]}"
   touch "$stamp"
 fi
-# The package is installed, not linked (app/ maps to the import name mcp_gatekeeper): refresh it.
-.venv/bin/python -m pip install -q --no-deps --force-reinstall .

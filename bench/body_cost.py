@@ -68,7 +68,7 @@ async def serve(requests: int, plain: bool, keys_file: Path) -> None:
     from mcp_gatekeeper.config import Config
     from mcp_gatekeeper.keys.signing_key import SigningKey
     from mcp_gatekeeper.main import create_app
-    from mcp_gatekeeper.state import AppState
+    from mcp_gatekeeper.services import Services
     from mcp_gatekeeper.tokens import Identity, mint_access_token
 
     if plain:
@@ -90,7 +90,7 @@ async def serve(requests: int, plain: bool, keys_file: Path) -> None:
 
     app = create_app(config, generate_key=generate_key)
     async with app.router.lifespan_context(app):
-        state: AppState = app.state.gatekeeper
+        state: Services = app.state.services
         token = mint_access_token(
             state.keys.ring,
             state.hosts.hosts[0],

@@ -41,7 +41,7 @@ from mcp_gatekeeper.forward_auth import tool_calls
 from mcp_gatekeeper.main import create_app
 from mcp_gatekeeper.ops.logging import configure_logging
 from mcp_gatekeeper.server import uvicorn_options
-from mcp_gatekeeper.state import AppState
+from mcp_gatekeeper.services import Services
 from mcp_gatekeeper.tokens import Identity, TokenVerifier, mint_access_token
 
 BENCH_HOST = "bench.example.test"
@@ -85,7 +85,7 @@ def build_config(cache_size: int, log_level: str) -> Config:
     )
 
 
-def mint(state: AppState, count: int, out: IO[str] | None = None) -> list[str]:
+def mint(state: Services, count: int, out: IO[str] | None = None) -> list[str]:
     """``count`` fresh tokens (distinct ``jti``): returned, or written one per line to ``out``.
 
     Writing them out keeps them out of the server's memory: the RSS measured is the service's.
@@ -149,7 +149,7 @@ async def _lag(seconds: float | None, work: Awaitable[Any] | None = None) -> lis
     return gaps
 
 
-async def measure_rotation(state: AppState, rotations: int, baseline_s: float) -> dict[str, Any]:
+async def measure_rotation(state: Services, rotations: int, baseline_s: float) -> dict[str, Any]:
     """Per rotation: the loop's largest gap idle for ``baseline_s``, then during one real
     ``KeyManager.rotate()`` (RSA-2048 keygen + ring save), interleaved so noise hits both."""
     keys_before = len(state.keys.ring.verification_keys)
@@ -174,7 +174,7 @@ async def measure_rotation(state: AppState, rotations: int, baseline_s: float) -
     }
 
 
-async def commands(server: uvicorn.Server, state: AppState, counter: DecodeCounter) -> None:
+async def commands(server: uvicorn.Server, state: Services, counter: DecodeCounter) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -195,7 +195,7 @@ async def commands(server: uvicorn.Server, state: AppState, counter: DecodeCount
 
 
 async def run(
-    server: uvicorn.Server, state: AppState, sock: socket.socket, args: argparse.Namespace
+    server: uvicorn.Server, state: Services, sock: socket.socket, args: argparse.Namespace
 ) -> None:
     counter = DecodeCounter()
     serving = asyncio.create_task(server.serve(sockets=[sock]))
@@ -243,7 +243,7 @@ def main() -> None:
     config = build_config(args.cache_size, args.log_level)
     configure_logging(config.server.log_level)
     app = create_app(config)
-    state: AppState = app.state.gatekeeper
+    state: Services = app.state.services
     # As ``mcp-gatekeeper serve`` runs it: the same protocol, header cap and options.
     uv_config = uvicorn.Config(
         app, lifespan="on", log_level=args.log_level, **uvicorn_options(config)

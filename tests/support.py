@@ -16,7 +16,7 @@ from mcp_gatekeeper.config import Config
 from mcp_gatekeeper.hosts import HostRegistry, McpHost
 from mcp_gatekeeper.keys import SigningKey
 from mcp_gatekeeper.main import create_app
-from mcp_gatekeeper.state import AppState
+from mcp_gatekeeper.services import Services
 from mcp_gatekeeper.tokens import Identity, mint_access_token
 
 START = 1_800_000_000.0
@@ -72,8 +72,8 @@ def make_config(**proxy: Any) -> Config:
     return Config.model_validate(config_dict(**proxy))
 
 
-def state_of(app: FastAPI) -> AppState:
-    state: AppState = app.state.gatekeeper
+def state_of(app: FastAPI) -> Services:
+    state: Services = app.state.services
     return state
 
 

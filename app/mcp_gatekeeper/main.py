@@ -17,16 +17,14 @@ from . import __version__
 from .admin import api as admin_api
 from .asgi import GatekeeperApp, sending
 from .config import Config, redacted
-from .discovery import authorization_server, protected_resource
-from .discovery.scopes import ScopeCatalog, service_token
-from .errors import install_error_handlers
 from .forward_auth import build_authenticator
 from .hosts import HostRegistry
 from .keys import KeyManager, SigningKey, generate_signing_key
-from .oauth import authorize, callback, consent, registration, revoke, token
+from .metadata import authorization_server, jwks, protected_resource
 from .oauth.clients.metadata_documents import MetadataDocuments
 from .oauth.clients.registry import ClientRegistry
-from .oauth.context import OAuthContext
+from .oauth.endpoints import ROUTERS as OAUTH_ROUTERS
+from .oauth.record_stores import OAuthRecords
 from .oauth.refresh_limit import RefreshLimit
 from .oauth.sealed import RecordCodec
 from .ops import health
@@ -37,7 +35,9 @@ from .ops.store_status import install_store_status
 from .paths import EXACT_ROUTES, PREFIX_ROUTES
 from .providers import IdentityProvider
 from .providers.registry import build_provider
-from .state import AppState
+from .responses import install_error_handlers
+from .scopes.catalog import ScopeCatalog, service_token
+from .services import Services
 from .store import Store, StoreUnavailable
 from .store.factory import encryption_for, open_store
 from .store.health import MonitoredStore
@@ -108,17 +108,17 @@ def create_app(
     authenticator = build_authenticator(
         config, hosts, keys, revocations, metrics, deny_audit, catalog, clock
     )
-    state = AppState(config, hosts, store, keys, metrics, revocations, clock, catalog)
     documents = (
         MetadataDocuments(config.clients.metadata_documents, clock=clock)
         if config.clients.metadata_documents.enabled
         else None
     )
-    oauth = OAuthContext(
+    services = Services(
         config=config,
         hosts=hosts,
         store=store,
         keys=keys,
+        metrics=metrics,
         clients=ClientRegistry(
             store, config.clients, config.proxy.allowed_redirect_urls, documents, clock
         ),
@@ -126,7 +126,7 @@ def create_app(
         revocations=revocations,
         clock=clock,
         scopes=catalog,
-        records=RecordCodec(encryption),
+        records=OAuthRecords.open(store, RecordCodec(encryption)),
         refresh_limit=RefreshLimit(clock, config.tokens.refreshes_per_minute),
     )
 
@@ -188,19 +188,16 @@ def create_app(
         # No OpenTelemetry here (Prometheus metrics instead): nothing to check per request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.gatekeeper = state
-    app.state.oauth = oauth
+    app.state.services = services
     app.hot_path = ObservabilityMiddleware(
         sending(authenticator.answer), metrics, EXACT_ROUTES, PREFIX_ROUTES
     )
     app.immediate = ImmediateAnswers(
         authenticator.answer_at_once, metrics, EXACT_ROUTES, PREFIX_ROUTES
     )
-    app.include_router(protected_resource.router)
-    app.include_router(authorization_server.router)
-    for flow in (authorize, callback, consent, token, registration, revoke, admin_api):
-        app.include_router(flow.router)
-    app.include_router(health.router)
+    metadata_routers = (protected_resource.router, authorization_server.router, jwks.router)
+    for router in (*metadata_routers, *OAUTH_ROUTERS, admin_api.router, health.router):
+        app.include_router(router)
     install_error_handlers(app)
     install_store_status(app, store, metrics)
     app.add_middleware(

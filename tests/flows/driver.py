@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from mcp_gatekeeper.oauth.pkce import s256
+from mcp_gatekeeper.pkce import s256
 
 REDIRECT_URI = "http://127.0.0.1:3030/callback"
 

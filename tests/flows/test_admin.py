@@ -297,7 +297,7 @@ async def test_revoking_a_client_again_finishes_what_a_first_attempt_left(admin:
     """The client record already gone (a first revoke cut short): revoking again still ends
     its tokens instead of answering 404; a client that never was is still a 404."""
     client_id, tokens = await admin.signed_in_client()
-    assert admin.app is not None and await admin.app.state.oauth.clients.delete(client_id)
+    assert admin.app is not None and await admin.app.state.services.clients.delete(client_id)
     again = await admin.call("DELETE", f"/clients/{client_id}")
     unknown = await admin.call("DELETE", "/clients/never-registered")
     assert again.status_code == 200 and again.json()["tokens_revoked"] == 1

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from mcp_gatekeeper.config import Config
 from mcp_gatekeeper.oauth.clients.models import ClientMetadata, RegisteredClient
-from mcp_gatekeeper.oauth.context import OAuthContext
+from mcp_gatekeeper.services import Services
 from tests.flows.driver import REDIRECT_URI, Driver, query_of
 from tests.support import START, config_dict, mint, running
 from tests.tls import HttpsServer, Reply, make_pki
@@ -184,7 +184,7 @@ async def test_a_client_registered_before_the_rule_is_not_redirected(
 ) -> None:
     """A stored client may still hold such a URI: /authorize refuses it with a page."""
     _server, app, driver = world
-    oauth: OAuthContext = app.state.oauth
+    oauth: Services = app.state.services
     metadata = ClientMetadata(redirect_uris=[SNEAKY], token_endpoint_auth_method="none")
     old = RegisteredClient(client_id="old", client_id_issued_at=int(START), metadata=metadata)
     await oauth.clients.save(old)

@@ -20,7 +20,6 @@ from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
 from mcp_gatekeeper.config import Config
-from mcp_gatekeeper.oauth.families import FAMILIES
 from mcp_gatekeeper.oauth.sealed import SEALED_PREFIX
 from mcp_gatekeeper.providers import LoginRedirect, UpstreamIdentity
 from mcp_gatekeeper.providers.demo import DemoProvider
@@ -92,7 +91,7 @@ async def refresh(driver: Driver, client_id: str, token: str) -> httpx.Response:
 
 
 async def stored_family(app: FastAPI) -> tuple[str, dict[str, Any]]:
-    entries = await state_of(app).store.items(FAMILIES)
+    entries = await state_of(app).store.items(state_of(app).records.families.namespace)
     assert len(entries) == 1
     key, raw = entries[0]
     return key, json.loads(raw)
@@ -112,7 +111,9 @@ async def rewrite_recheck_secret(app: FastAPI, stored: str) -> None:
     """Put ``stored`` in the family record as it lies in the store, past the codec."""
     family_id, family = await stored_family(app)
     family["user"]["recheck_secret"] = stored
-    await state_of(app).store.put(FAMILIES, family_id, json.dumps(family).encode(), 3600)
+    await state_of(app).store.put(
+        state_of(app).records.families.namespace, family_id, json.dumps(family).encode(), 3600
+    )
 
 
 @pytest.fixture

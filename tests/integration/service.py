@@ -67,7 +67,7 @@ def serving(
 
 def quiet_config(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> uvicorn.Config:
     """As ``mcp-gatekeeper serve`` runs the app (its HTTP protocol included), quieter."""
-    options = uvicorn_options(app.state.gatekeeper.config)
+    options = uvicorn_options(app.state.services.config)
     return uvicorn.Config(app, host=host, port=port, log_level="warning", **options)
 
 

@@ -8,7 +8,7 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from mcp_gatekeeper.oauth.pkce import s256 as pkce_challenge
+from mcp_gatekeeper.pkce import s256 as pkce_challenge
 from mcp_gatekeeper.providers import ProviderError
 from mcp_gatekeeper.providers.oidc import claim_groups, email_is_verified
 from mcp_gatekeeper.providers.oidc_metadata import OidcMetadata

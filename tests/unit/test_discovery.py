@@ -95,7 +95,7 @@ async def test_jwks_is_a_non_empty_key_array_matching_the_ring() -> None:
     """JWKS lists current and next key (never null, never empty)."""
     async with running(make_config()) as (app, client):
         body = (await client.get("/openid/v1/jwks", headers={"host": "a.example.test"})).json()
-        ring = app.state.gatekeeper.keys.ring
+        ring = app.state.services.keys.ring
     assert [key["kid"] for key in body["keys"]] == [ring.current.kid, ring.next.kid]
     assert all(key["kty"] == "RSA" and "d" not in key for key in body["keys"])
 

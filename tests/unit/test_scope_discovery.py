@@ -11,13 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from mcp_gatekeeper.discovery.scopes import ScopeCatalog
+from mcp_gatekeeper.scopes.catalog import ScopeCatalog
 from tests.mcp_servers import Variant, make_host, serve_mcp, wait_for_request
 from tests.support import FakeClock
 
 READ = {"name": "db:read", "description": "Read-only queries", "tools": ["tool_0", "tool_1"]}
 WRITE = {"name": "db:write", "description": "Change data", "tools": ["tool_2"]}
-LOGGER = "mcp_gatekeeper.discovery.scopes"
+LOGGER = "mcp_gatekeeper.scopes.catalog"
 
 
 @pytest.fixture

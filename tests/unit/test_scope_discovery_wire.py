@@ -12,16 +12,11 @@ import pytest
 
 from mcp_gatekeeper import __version__
 from mcp_gatekeeper.config import Config
-from mcp_gatekeeper.discovery.scopes import (
-    MAX_DESCRIPTION,
-    ScopeCatalog,
-    ScopeShapeError,
-    parse_scope_pages,
-    service_token,
-)
-from mcp_gatekeeper.discovery.sse import TooLarge, sse_messages
 from mcp_gatekeeper.hosts import HostRegistry, McpHost
 from mcp_gatekeeper.keys.rotation import KeyManager
+from mcp_gatekeeper.scopes.catalog import ScopeCatalog, service_token
+from mcp_gatekeeper.scopes.meta_format import MAX_DESCRIPTION, ScopeShapeError, parse_scope_pages
+from mcp_gatekeeper.scopes.sse import TooLarge, sse_messages
 from mcp_gatekeeper.store.memory import MemoryStore
 from tests.mcp_servers import Auth, Variant, make_host, serve_mcp
 from tests.support import FakeClock, key_pool

@@ -21,12 +21,11 @@ from fastapi import APIRouter, Request
 from ..errors import GatekeeperError, NotFound
 from ..net import is_loopback_hostname
 from ..oauth import families, issued
-from ..oauth.approvals import APPROVALS, CONSENTS, Approval
 from ..oauth.clients.registry import is_metadata_document_id
-from ..oauth.codes import CODES
-from ..oauth.context import OAuthContext, OAuthDep
+from ..oauth.record_stores import RecordStore
 from ..oauth.records import AuthorizationCode, AuthorizationRequest, PendingConsent, User
 from ..ops.audit import audit
+from ..services import Services, ServicesDep
 from . import inventory
 
 ADMIN_PREFIX = "/admin"
@@ -38,8 +37,8 @@ class AdminForbidden(GatekeeperError):
     error = "forbidden"
 
 
-def _authorize(request: Request, oauth: OAuthContext) -> None:
-    token = oauth.config.server.admin_token
+def _authorize(request: Request, services: Services) -> None:
+    token = services.config.server.admin_token
     if token is None:
         raise NotFound("The admin API is off (set server.adminToken)")
     peer = request.client.host if request.client else ""
@@ -51,32 +50,32 @@ def _authorize(request: Request, oauth: OAuthContext) -> None:
 
 
 @router.get("/clients")
-async def list_clients(request: Request, oauth: OAuthDep) -> list[dict[str, Any]]:
-    _authorize(request, oauth)
-    return await inventory.clients(oauth)
+async def list_clients(request: Request, services: ServicesDep) -> list[dict[str, Any]]:
+    _authorize(request, services)
+    return await inventory.clients(services)
 
 
 # ``:path``: a metadata-document client's id is an https URL, slashes included.
 @router.delete("/clients/{client_id:path}")
-async def remove_client(client_id: str, request: Request, oauth: OAuthDep) -> dict[str, Any]:
+async def remove_client(client_id: str, request: Request, services: ServicesDep) -> dict[str, Any]:
     """A registered client is deleted; a metadata-document client (anyone may serve its
     document again) is refused from now on, until ``allow``. Both lose every grant and token."""
-    _authorize(request, oauth)
+    _authorize(request, services)
     document = is_metadata_document_id(client_id)
     if document:
-        await oauth.clients.deny(client_id)
+        await services.clients.deny(client_id)
         deleted = True
     else:
-        deleted = await oauth.clients.delete(client_id)
+        deleted = await services.clients.delete(client_id)
     # Even when the client is gone already: a revoke cut short (store timeout) is finished by
     # running it again, instead of answering 404 with tokens still live.
-    revoked = await issued.revoke_where(oauth, lambda token: token.client_id == client_id)
+    revoked = await issued.revoke_where(services, lambda token: token.client_id == client_id)
     ended = await families.revoke_where(
-        oauth,
+        services,
         lambda family: family.client_id == client_id,
         "client removed by an administrator",
     )
-    pending = await _forget_pending(oauth, lambda req, _user: req.client_id == client_id)
+    pending = await _forget_pending(services, lambda req, _user: req.client_id == client_id)
     if not (deleted or revoked or ended or pending):
         raise NotFound(f"No registered client {client_id!r}")
     audit("client_removed", client_id=client_id, grants_ended=ended, tokens_revoked=revoked)
@@ -89,20 +88,20 @@ async def remove_client(client_id: str, request: Request, oauth: OAuthDep) -> di
 
 
 @router.post("/clients/{client_id:path}/allow")
-async def allow_client(client_id: str, request: Request, oauth: OAuthDep) -> dict[str, Any]:
+async def allow_client(client_id: str, request: Request, services: ServicesDep) -> dict[str, Any]:
     """Lift the refusal of a revoked metadata-document client: it may sign users in again."""
-    _authorize(request, oauth)
-    if not await oauth.clients.allow(client_id):
+    _authorize(request, services)
+    if not await services.clients.allow(client_id):
         raise NotFound(f"{client_id!r} is not a revoked client")
     audit("client_allowed", client_id=client_id)
     return {"client_id": client_id, "allowed": True}
 
 
 @router.get("/users")
-async def list_users(request: Request, oauth: OAuthDep) -> list[dict[str, Any]]:
+async def list_users(request: Request, services: ServicesDep) -> list[dict[str, Any]]:
     """Who holds a live grant, through which clients, and when the IdP last vouched for them:
     what to check after offboarding someone."""
-    _authorize(request, oauth)
+    _authorize(request, services)
     users: dict[str, dict[str, Any]] = {}
 
     def entry(subject: str, email: str, groups: tuple[str, ...]) -> dict[str, Any]:
@@ -110,10 +109,10 @@ async def list_users(request: Request, oauth: OAuthDep) -> list[dict[str, Any]]:
         return users.setdefault(subject, fresh | {"live_tokens": 0})
 
     # Access tokens count too: a client without refresh tokens holds no grant, only tokens.
-    for jti, token in await issued.live(oauth):
-        if jti not in oauth.revocations:
+    for jti, token in await issued.live(services):
+        if jti not in services.revocations:
             entry(token.subject, token.email, token.groups)["live_tokens"] += 1
-    for family in await families.load_all(oauth):
+    for family in await families.load_all(services):
         if family.revoked:
             continue
         user = entry(family.user.subject, family.user.email, family.user.groups)
@@ -132,22 +131,24 @@ async def list_users(request: Request, oauth: OAuthDep) -> list[dict[str, Any]]:
 
 
 @router.post("/users/{user}/revoke")
-async def revoke_user(user: str, request: Request, oauth: OAuthDep) -> dict[str, Any]:
+async def revoke_user(user: str, request: Request, services: ServicesDep) -> dict[str, Any]:
     """``user`` is the subject or the email address."""
-    _authorize(request, oauth)
-    revoked = await issued.revoke_where(oauth, lambda token: user in (token.subject, token.email))
+    _authorize(request, services)
+    revoked = await issued.revoke_where(
+        services, lambda token: user in (token.subject, token.email)
+    )
     ended = await families.revoke_where(
-        oauth,
+        services,
         lambda family: user in (family.user.subject, family.user.email),
         "user revoked by an administrator",
     )
     # A login half done (consent page open, code not yet redeemed) must not finish either.
-    await _forget_pending(oauth, lambda _req, who: user in (who.subject, who.email))
+    await _forget_pending(services, lambda _req, who: user in (who.subject, who.email))
     forgotten = 0
-    for key, raw in await oauth.store.items(APPROVALS):
-        approval = oauth.records.load(Approval, raw)
-        if approval is not None and user in (approval.subject, approval.email):
-            await oauth.store.delete(APPROVALS, key)
+    approvals = services.records.approvals
+    for key, approval, _raw in await approvals.scan():
+        if user in (approval.subject, approval.email):
+            await approvals.forget_stored(key)
             forgotten += 1
     audit(
         "user_revoked",
@@ -165,18 +166,17 @@ async def revoke_user(user: str, request: Request, oauth: OAuthDep) -> dict[str,
 
 
 async def _forget_pending(
-    oauth: OAuthContext, matches: Callable[[AuthorizationRequest, User], bool]
+    services: Services, matches: Callable[[AuthorizationRequest, User], bool]
 ) -> int:
     """Drop consent pages and unredeemed codes of logins ``matches`` picks; how many."""
     dropped = 0
-    kinds: tuple[tuple[str, type[PendingConsent] | type[AuthorizationCode]], ...] = (
-        (CONSENTS, PendingConsent),
-        (CODES, AuthorizationCode),
+    kinds: tuple[RecordStore[PendingConsent] | RecordStore[AuthorizationCode], ...] = (
+        services.records.consents,
+        services.records.codes,
     )
-    for namespace, model in kinds:
-        for key, raw in await oauth.store.items(namespace):
-            record = oauth.records.load(model, raw)
-            if record is not None and matches(record.request, record.user):
-                await oauth.store.delete(namespace, key)
+    for kind in kinds:
+        for key, record, _raw in await kind.scan():
+            if matches(record.request, record.user):
+                await kind.forget_stored(key)
                 dropped += 1
     return dropped

@@ -8,18 +8,18 @@ from typing import Any
 
 from ..oauth import families, issued
 from ..oauth.clients.registry import is_metadata_document_id
-from ..oauth.context import OAuthContext
+from ..services import Services
 
 
-async def clients(oauth: OAuthContext) -> list[dict[str, Any]]:
+async def clients(services: Services) -> list[dict[str, Any]]:
     """Registered clients first, oldest first; then metadata-document clients by URL."""
     grants = Counter(
-        family.client_id for family in await families.load_all(oauth) if not family.revoked
+        family.client_id for family in await families.load_all(services) if not family.revoked
     )
     tokens: Counter[str] = Counter()
     names: dict[str, str | None] = {}
-    for jti, record in await issued.live(oauth):
-        if jti not in oauth.revocations:
+    for jti, record in await issued.live(services):
+        if jti not in services.revocations:
             tokens[record.client_id] += 1
         names[record.client_id] = names.get(record.client_id) or record.client_name
     listed: list[dict[str, Any]] = [
@@ -35,10 +35,10 @@ async def clients(oauth: OAuthContext) -> list[dict[str, Any]]:
             "revoked_at": None,
         }
         for client in sorted(
-            await oauth.clients.registered(), key=lambda client: client.client_id_issued_at
+            await services.clients.registered(), key=lambda client: client.client_id_issued_at
         )
     ]
-    denied = await oauth.clients.denied()
+    denied = await services.clients.denied()
     documents = {*grants, *tokens, *denied}
     for client_id in sorted(filter(is_metadata_document_id, documents)):
         listed.append(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..config import Config
-from ..discovery.scopes import ScopeCatalog
 from ..hosts import HostRegistry
 from ..keys import KeyManager
 from ..ops.metrics import Metrics
+from ..scopes.catalog import ScopeCatalog
 from ..tokens import RevocationList, TokenVerifier
 from .authenticator import Authenticator, DenyAudit
 from .identity import IdentityRenderer

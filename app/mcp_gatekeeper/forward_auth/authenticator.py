@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from starlette.types import Receive, Scope
 
-from ..discovery.advertised import advertised_scopes
-from ..discovery.scopes import ScopeCatalog
 from ..hosts import HostRegistry, McpHost
 from ..ops.metrics import UNKNOWN_HOST as UNKNOWN_HOST_LABEL
 from ..ops.metrics import Metrics
+from ..scopes.advertised import advertised_scopes
+from ..scopes.catalog import ScopeCatalog
 from ..tokens import AccessClaims, InvalidToken, TokenVerifier, Verified
 from .identity import IdentityRenderer
 from .original_request import OriginalRequest, OriginalRequestReader

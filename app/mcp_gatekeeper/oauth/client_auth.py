@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from urllib.parse import unquote
 
-from fastapi import Request
-
+from ..services import Services
 from .clients.metadata_document_rules import UnusableMetadataDocument
 from .clients.models import RegisteredClient
-from .context import OAuthContext
 from .errors import InvalidClient, OAuthError
 
 
-def _basic(request: Request) -> tuple[str, str] | None:
-    header = request.headers.get("authorization")
+def _basic(header: str | None) -> tuple[str, str] | None:
     if header is None:
         return None
     scheme, _, encoded = header.partition(" ")
@@ -37,9 +35,11 @@ def _basic(request: Request) -> tuple[str, str] | None:
 
 
 async def authenticate_client(
-    request: Request, form: dict[str, str], oauth: OAuthContext
+    services: Services, form: Mapping[str, str], authorization: str | None
 ) -> RegisteredClient:
-    basic = _basic(request)
+    """The client a back-channel request comes from; ``authorization`` is the request's
+    ``Authorization`` header."""
+    basic = _basic(authorization)
     form_id, form_secret = form.get("client_id"), form.get("client_secret")
     if basic is not None and form_secret is not None:
         raise InvalidClient("Use one client authentication method, not two")
@@ -49,7 +49,7 @@ async def authenticate_client(
     if basic is not None and form_id is not None and form_id != basic[0]:
         raise InvalidClient("client_id in the form differs from the Basic credentials")
     try:
-        client = await oauth.clients.get(client_id)
+        client = await services.clients.get(client_id)
     except (UnusableMetadataDocument, OAuthError):
         client = None
     if client is None:
@@ -64,6 +64,6 @@ async def authenticate_client(
         presented = form_secret
     if presented is None:
         raise InvalidClient(f"This client authenticates with {method}")
-    if not oauth.clients.secret_matches(client, presented):
+    if not services.clients.secret_matches(client, presented):
         raise InvalidClient("Client authentication failed")
     return client

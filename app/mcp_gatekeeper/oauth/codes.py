@@ -4,32 +4,20 @@ from __future__ import annotations
 
 import secrets
 
-from fastapi.responses import RedirectResponse
-
-from ..errors import NO_STORE
+from ..services import Services
 from ..urls import add_query
-from .browser import BrowserBinding, forget_browser
-from .context import OAuthContext
-from .hashing import secret_key
 from .records import AuthorizationCode, AuthorizationRequest, User
 
-CODES = "codes"
 
-
-async def redirect_with_code(
-    oauth: OAuthContext, request: AuthorizationRequest, user: User, browser: BrowserBinding
-) -> RedirectResponse:
-    """Issue a code and send the browser back to the client with ``code``, ``state``, ``iss``."""
+async def issue_code(services: Services, request: AuthorizationRequest, user: User) -> str:
+    """A new code for ``request``: where the browser goes next, the client's redirect URI with
+    ``code``, ``state`` and ``iss`` (RFC 9207)."""
     code = secrets.token_urlsafe(32)
-    record = AuthorizationCode(request=request, user=user, auth_time=oauth.clock())
-    ttl = oauth.config.tokens.authorization_code_ttl.total_seconds()
-    await oauth.store.put(CODES, secret_key(code), oauth.records.dump(record), ttl)
+    record = AuthorizationCode(request=request, user=user, auth_time=services.clock())
+    ttl = services.config.tokens.authorization_code_ttl.total_seconds()
+    await services.records.codes.put(code, record, ttl)
     params = {"code": code}
     if request.state is not None:
         params["state"] = request.state
     params["iss"] = request.issuer
-    response = RedirectResponse(
-        add_query(request.redirect_uri, params), status_code=303, headers=NO_STORE
-    )
-    forget_browser(response, browser)
-    return response
+    return add_query(request.redirect_uri, params)

@@ -1,20 +1,17 @@
 """OAuth errors, one class per RFC error code, each knowing its status.
 
 RFC 6749 §5.2 (token endpoint), §4.1.2.1 (authorization endpoint), RFC 7591 §3.2.2 (registration),
-RFC 8707 §2 (``invalid_target``). Each kind renders itself (``render``, called by the handler in
-``app/errors.py``): JSON for the back-channel endpoints, a redirect to the client once its
-redirect URI is trusted, an HTML page before that.
+RFC 8707 §2 (``invalid_target``). Each kind says how it is shown by its base (``errors.py``):
+JSON for the back-channel endpoints, a redirect to the client once its redirect URI is trusted,
+an HTML page before that.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
 
-from fastapi import Request
-from fastapi.responses import RedirectResponse, Response
-
-from ..errors import NO_STORE, GatekeeperError, RenderedError, error_page
+from ..errors import GatekeeperError, PageError, RedirectError
 from ..urls import add_query
 
 
@@ -32,11 +29,10 @@ class InvalidClient(OAuthError):
     status = 401
     error = "invalid_client"
 
-    def render(self, request: Request) -> Response:
-        response = super().render(request)
-        if request.headers.get("authorization", "").lower().startswith("basic "):
-            response.headers["WWW-Authenticate"] = 'Basic realm="mcp-gatekeeper"'
-        return response
+    def extra_headers(self, request_headers: Mapping[str, str]) -> dict[str, str]:
+        if request_headers.get("authorization", "").lower().startswith("basic "):
+            return {"WWW-Authenticate": 'Basic realm="mcp-gatekeeper"'}
+        return {}
 
 
 class InvalidGrant(OAuthError):
@@ -97,21 +93,15 @@ class SlowDown(OAuthError):
         super().__init__(description)
         self.retry_after = retry_after
 
-    def render(self, request: Request) -> Response:
-        response = super().render(request)
-        response.headers["Retry-After"] = str(self.retry_after)
-        return response
+    def extra_headers(self, request_headers: Mapping[str, str]) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
-class BrowserError(GatekeeperError):
+class BrowserError(PageError):
     """A failure in the browser part of the login, shown as a page and never redirected:
     either the redirect URI is not trusted (yet), or there is nobody to redirect to."""
 
-    status: ClassVar[int] = 400
-    title: ClassVar[str] = "This sign-in request cannot be completed"
-
-    def render(self, request: Request) -> Response:
-        return error_page(self.status, self.title, self.error, self.description)
+    title = "This sign-in request cannot be completed"
 
 
 class LoginRefused(BrowserError):
@@ -130,19 +120,14 @@ class RedirectTarget:
     issuer: str
 
 
-class AuthorizationRedirect(RenderedError):
+class AuthorizationRedirect(RedirectError):
     """An authorization error reported to the client through its redirect URI (RFC 6749
     §4.1.2.1), with ``iss`` (RFC 9207)."""
 
     def __init__(self, error: OAuthError, target: RedirectTarget) -> None:
-        super().__init__(error.description)
+        params = {"error": error.error, "error_description": error.description}
+        if target.state is not None:
+            params["state"] = target.state
+        params["iss"] = target.issuer
+        super().__init__(error.description, add_query(target.redirect_uri, params))
         self.error = error
-        self.target = target
-
-    def render(self, request: Request) -> Response:
-        params = {"error": self.error.error, "error_description": self.error.description}
-        if self.target.state is not None:
-            params["state"] = self.target.state
-        params["iss"] = self.target.issuer
-        location = add_query(self.target.redirect_uri, params)
-        return RedirectResponse(location, status_code=303, headers=NO_STORE)

@@ -17,13 +17,11 @@ import secrets
 from collections.abc import Callable
 
 from ..ops.audit import audit
+from ..services import Services
 from ..store import StoreUnavailable
-from .context import OAuthContext
 from .hashing import secret_key
 from .records import RefreshFamily, User
 
-FAMILIES = "families"
-REFRESH = "refresh"
 #: Writers that keep losing the swap are refused rather than looping (each loss is progress
 #: by another writer, so this is only reached under a pathological storm of writes).
 MAX_SWAP_ATTEMPTS = 16
@@ -33,55 +31,56 @@ class LostRace(Exception):
     """Another request rotated this family first."""
 
 
-def _family_ttl(oauth: OAuthContext, family: RefreshFamily) -> float:
-    remaining = family.created_at + oauth.config.tokens.max_session_age.total_seconds()
-    return max(remaining - oauth.clock(), 1.0)
+def _family_ttl(services: Services, family: RefreshFamily) -> float:
+    remaining = family.created_at + services.config.tokens.max_session_age.total_seconds()
+    return max(remaining - services.clock(), 1.0)
 
 
-def _token_ttl(oauth: OAuthContext, family: RefreshFamily) -> float:
-    ttl = min(oauth.config.tokens.refresh_token_ttl.total_seconds(), _family_ttl(oauth, family))
+def _token_ttl(services: Services, family: RefreshFamily) -> float:
+    ttl = min(
+        services.config.tokens.refresh_token_ttl.total_seconds(), _family_ttl(services, family)
+    )
     return max(ttl, 1.0)
 
 
-async def _swap(oauth: OAuthContext, family: RefreshFamily) -> bool:
+async def _swap(services: Services, family: RefreshFamily) -> bool:
     """Write ``family`` if the stored record is still the one it was read as (or is new)."""
-    value = oauth.records.dump(family)
-    ttl = _family_ttl(oauth, family)
+    families = services.records.families
+    value = families.dump(family)
+    ttl = _family_ttl(services, family)
     if family._stored is None:
-        done = await oauth.store.add(FAMILIES, family.family_id, value, ttl)
+        done = await families.add(family.family_id, value, ttl)
     else:
-        done = await oauth.store.replace_if(FAMILIES, family.family_id, family._stored, value, ttl)
+        done = await families.replace_if(family.family_id, family._stored, value, ttl)
     if done:
         family._stored = value
     return done
 
 
-def _opened(oauth: OAuthContext, raw: bytes | None) -> RefreshFamily | None:
-    family = oauth.records.load(RefreshFamily, raw)
-    if family is not None:
-        family._stored = raw
+def _opened(family: RefreshFamily, raw: bytes) -> RefreshFamily:
+    family._stored = raw
     return family
 
 
-async def load(oauth: OAuthContext, family_id: str) -> RefreshFamily | None:
-    return _opened(oauth, await oauth.store.get(FAMILIES, family_id))
+async def load(services: Services, family_id: str) -> RefreshFamily | None:
+    found = await services.records.families.get_stored(family_id)
+    return None if found is None else _opened(*found)
 
 
-async def load_all(oauth: OAuthContext) -> list[RefreshFamily]:
+async def load_all(services: Services) -> list[RefreshFamily]:
     """Every family in the store (administration: whole-store scans are not for hot paths)."""
-    opened = [_opened(oauth, raw) for _key, raw in await oauth.store.items(FAMILIES)]
-    return [family for family in opened if family is not None]
+    return [_opened(family, raw) for _key, family, raw in await services.records.families.scan()]
 
 
 async def _update(
-    oauth: OAuthContext, family: RefreshFamily, change: Callable[[RefreshFamily], None]
+    services: Services, family: RefreshFamily, change: Callable[[RefreshFamily], None]
 ) -> RefreshFamily:
     """Apply ``change`` and write it; on a lost swap re-read the family and apply it again."""
     for _attempt in range(MAX_SWAP_ATTEMPTS):
         change(family)
-        if await _swap(oauth, family):
+        if await _swap(services, family):
             return family
-        fresh = await load(oauth, family.family_id)
+        fresh = await load(services, family.family_id)
         if fresh is None:  # expired meanwhile: nothing left to change
             return family
         family = fresh
@@ -94,14 +93,14 @@ def _issue(family: RefreshFamily) -> str:
     return token
 
 
-async def _remember_token(oauth: OAuthContext, family: RefreshFamily) -> None:
+async def _remember_token(services: Services, family: RefreshFamily) -> None:
     # Rotated tokens keep pointing at the family, so their reuse is recognised.
-    ttl = _token_ttl(oauth, family)
-    await oauth.store.put(REFRESH, family.current_hash, family.family_id.encode(), ttl)
+    ttl = _token_ttl(services, family)
+    await services.records.refresh_tokens.put(family.current_hash, family.family_id, ttl)
 
 
 async def start_family(
-    oauth: OAuthContext,
+    services: Services,
     client_id: str,
     resource: str,
     scopes: tuple[str, ...],
@@ -111,7 +110,7 @@ async def start_family(
     expires_at: float,
 ) -> tuple[RefreshFamily, str]:
     """A new login's family, written once with the access token issued alongside it."""
-    now = oauth.clock()
+    now = services.clock()
     family = RefreshFamily(
         family_id=secrets.token_urlsafe(16),
         client_id=client_id,
@@ -124,19 +123,19 @@ async def start_family(
     )
     token = _issue(family)
     _record(family, jti, expires_at, now)
-    if not await _swap(oauth, family):
+    if not await _swap(services, family):
         raise StoreUnavailable("a new refresh family id was already taken")
-    await _remember_token(oauth, family)
+    await _remember_token(services, family)
     return family, token
 
 
-async def find_family(oauth: OAuthContext, token: str) -> tuple[RefreshFamily, bool] | None:
+async def find_family(services: Services, token: str) -> tuple[RefreshFamily, bool] | None:
     """The family a refresh token belongs to, and whether it is the current token."""
-    token_hash = secret_key(token)
-    family_id = await oauth.store.get(REFRESH, token_hash)
-    if family_id is None:
+    found = await services.records.refresh_tokens.family_of(token)
+    if found is None:
         return None
-    family = await load(oauth, family_id.decode())
+    family_id, token_hash = found
+    family = await load(services, family_id)
     if family is None:
         return None
     return family, family.current_hash == token_hash
@@ -147,39 +146,39 @@ def _record(family: RefreshFamily, jti: str, expires_at: float, now: float) -> N
     family.access_tokens = [*live, (jti, expires_at)]
 
 
-async def rotate(oauth: OAuthContext, family: RefreshFamily, jti: str, expires_at: float) -> str:
+async def rotate(services: Services, family: RefreshFamily, jti: str, expires_at: float) -> str:
     """Move the family to a new refresh token and record the access token issued with it, in
     one compare-and-swap; ``LostRace`` if the family changed since it was read."""
     token = _issue(family)
-    _record(family, jti, expires_at, oauth.clock())
-    if not await _swap(oauth, family):
+    _record(family, jti, expires_at, services.clock())
+    if not await _swap(services, family):
         raise LostRace(family.family_id)
-    await _remember_token(oauth, family)
+    await _remember_token(services, family)
     return token
 
 
 async def revoke_where(
-    oauth: OAuthContext, matches: Callable[[RefreshFamily], bool], reason: str
+    services: Services, matches: Callable[[RefreshFamily], bool], reason: str
 ) -> int:
     """End every live family ``matches`` picks (administration); how many were ended."""
     ended = 0
-    for family in await load_all(oauth):
+    for family in await load_all(services):
         if matches(family) and not family.revoked:
-            await revoke_family(oauth, family, reason)
+            await revoke_family(services, family, reason)
             ended += 1
     return ended
 
 
-async def revoke_family(oauth: OAuthContext, family: RefreshFamily, reason: str) -> None:
+async def revoke_family(services: Services, family: RefreshFamily, reason: str) -> None:
     """End the login: no refresh works any more, and its access tokens are refused."""
 
     def revoked(latest: RefreshFamily) -> None:
         latest.revoked = True
 
-    family = await _update(oauth, family, revoked)
+    family = await _update(services, family, revoked)
     for jti, expires_at in family.access_tokens:
-        oauth.revocations.revoke(jti, expires_at)
-    await oauth.revocations.publish()
+        services.revocations.revoke(jti, expires_at)
+    await services.revocations.publish()
     audit(
         "grant_revoked",
         reason=reason,

@@ -13,52 +13,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pydantic import BaseModel
-
+from ..services import Services
 from ..tokens import IssuedToken
-from .context import OAuthContext
-
-ISSUED = "issued-tokens"
+from .records import IssuedRecord
 
 
-class IssuedRecord(BaseModel):
-    """Who holds a live access token; never the token itself."""
-
-    client_id: str
-    #: As the client named itself when the token was issued (metadata-document clients have
-    #: no stored registration to take it from).
-    client_name: str | None = None
-    subject: str
-    email: str
-    groups: tuple[str, ...] = ()
-    expires_at: float
-
-
-async def remember(oauth: OAuthContext, issued: IssuedToken, record: IssuedRecord) -> None:
+async def remember(services: Services, issued: IssuedToken, record: IssuedRecord) -> None:
     """Written before the token is handed out: a token the store did not take is never given
     (``StoreUnavailable`` answers 503)."""
-    ttl = issued.expires_at + oauth.config.tokens.clock_skew.total_seconds() - oauth.clock()
-    await oauth.store.put(ISSUED, issued.jti, oauth.records.dump(record), max(ttl, 1.0))
+    now = services.clock()
+    ttl = issued.expires_at + services.config.tokens.clock_skew.total_seconds() - now
+    await services.records.issued.put(issued.jti, record, max(ttl, 1.0))
 
 
-async def live(oauth: OAuthContext) -> list[tuple[str, IssuedRecord]]:
+async def live(services: Services) -> list[tuple[str, IssuedRecord]]:
     """Every access token that may still pass ``/authenticate`` (administration: a scan)."""
-    deadline = oauth.clock() - oauth.config.tokens.clock_skew.total_seconds()
-    found = []
-    for jti, raw in await oauth.store.items(ISSUED):
-        record = oauth.records.load(IssuedRecord, raw)
-        if record is not None and record.expires_at > deadline:
-            found.append((jti, record))
-    return found
+    deadline = services.clock() - services.config.tokens.clock_skew.total_seconds()
+    found = await services.records.issued.scan()
+    return [(jti, record) for jti, record, _raw in found if record.expires_at > deadline]
 
 
-async def revoke_where(oauth: OAuthContext, matches: Callable[[IssuedRecord], bool]) -> int:
+async def revoke_where(services: Services, matches: Callable[[IssuedRecord], bool]) -> int:
     """Put every live token ``matches`` picks on the revocation list and publish it to the
     store; how many were not revoked already."""
     revoked = 0
-    for jti, record in await live(oauth):
-        if matches(record) and jti not in oauth.revocations:
-            oauth.revocations.revoke(jti, record.expires_at)
+    for jti, record in await live(services):
+        if matches(record) and jti not in services.revocations:
+            services.revocations.revoke(jti, record.expires_at)
             revoked += 1
-    await oauth.revocations.publish()
+    await services.revocations.publish()
     return revoked

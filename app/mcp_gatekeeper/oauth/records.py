@@ -2,7 +2,8 @@
 
 Every record is keyed by the SHA-256 of the secret that names it (state, code, refresh token),
 and the upstream secrets inside records are sealed (``sealed.py``), so a leaked store dump hands
-out nothing that can be replayed. Records go to and from the store through ``RecordCodec``.
+out nothing that can be replayed. Where each kind is kept, and under which key, is
+``record_stores.py``.
 """
 
 from __future__ import annotations
@@ -10,11 +11,16 @@ from __future__ import annotations
 from pydantic import BaseModel, PrivateAttr
 
 from ..providers import UpstreamIdentity
-from .browser import BrowserBinding
 from .sealed import SealedStr
 
-#: The store namespace of ``LoginTransaction`` (written at /authorize, taken at /callback).
-LOGINS = "logins"
+
+class BrowserBinding(BaseModel):
+    """The cookie that ties a login to the browser that started it (``endpoints/browser.py``):
+    its name and the hash of its value."""
+
+    cookie: str
+    value_hash: str
+    secure: bool
 
 
 class User(BaseModel):
@@ -114,3 +120,24 @@ class RefreshFamily(BaseModel):
     #: The record exactly as read from (or last written to) the store: what the next
     #: compare-and-swap expects to find there (``families.py``). Not serialised.
     _stored: bytes | None = PrivateAttr(default=None)
+
+
+class Approval(BaseModel):
+    """A remembered approval: who approved, and which of the requested scopes."""
+
+    subject: str
+    email: str
+    scopes: tuple[str, ...]
+
+
+class IssuedRecord(BaseModel):
+    """Who holds a live access token (``issued.py``); never the token itself."""
+
+    client_id: str
+    #: As the client named itself when the token was issued (metadata-document clients have
+    #: no stored registration to take it from).
+    client_name: str | None = None
+    subject: str
+    email: str
+    groups: tuple[str, ...] = ()
+    expires_at: float

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..paths import HEALTHZ_PATH, METRICS_PATH, READYZ_PATH
-from ..state import StateDep
+from ..services import ServicesDep
 from .store_status import store_status
 
 router = APIRouter()
@@ -19,7 +19,7 @@ async def healthz() -> Response:
 
 
 @router.get(READYZ_PATH)
-async def readyz(state: StateDep) -> Response:
+async def readyz(state: ServicesDep) -> Response:
     store = store_status(state.store)
     if not state.keys.ready:
         return JSONResponse({"status": "starting", "reason": "no signing key yet", **store}, 503)
@@ -34,6 +34,6 @@ async def readyz(state: StateDep) -> Response:
 
 
 @router.get(METRICS_PATH)
-async def metrics(state: StateDep) -> Response:
+async def metrics(state: ServicesDep) -> Response:
     state.metrics.refresh_gauges()
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

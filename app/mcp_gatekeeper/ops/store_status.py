@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from ..errors import error_response
+from ..responses import error_response
 from ..store import Store, StoreUnavailable
 from ..store.health import MonitoredStore
 from .metrics import Metrics

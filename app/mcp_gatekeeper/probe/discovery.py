@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from .. import bounded_json
-from ..discovery.mcp_wire import HANDSHAKE_VERSION as PROTOCOL_VERSION
 from ..paths import AS_METADATA_PATH, OPENID_CONFIGURATION_PATH, PRM_PATH
+from ..scopes.mcp_wire import HANDSHAKE_VERSION as PROTOCOL_VERSION
 from .report import Outcome, Report
 from .resource import bearer_params
 

@@ -11,8 +11,8 @@ import re
 import httpx
 
 from .. import __version__
-from ..discovery.mcp_wire import ACCEPT
-from ..discovery.mcp_wire import HANDSHAKE_VERSION as PROTOCOL_VERSION
+from ..scopes.mcp_wire import ACCEPT
+from ..scopes.mcp_wire import HANDSHAKE_VERSION as PROTOCOL_VERSION
 from .report import Outcome, Report
 
 REQUEST_HEADERS = {

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from ..config.provider import ProviderConfig
-from ..oauth.pkce import s256
+from ..pkce import s256
 from ..urls import add_query
 from .base import LoginDenied, LoginRedirect, ProviderError, UpstreamIdentity
 from .upstream_http import (

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from ..config.provider import ProviderConfig
-from ..oauth.pkce import s256
+from ..pkce import s256
 from ..urls import add_query
 from .base import LoginDenied, LoginRedirect, ProviderError, UpstreamIdentity
 from .id_token import verify_id_token

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..hosts import McpHost
 from ..oauth.scopes import OFFLINE_ACCESS
-from .scopes import ScopeSet
+from .catalog import ScopeSet
 
 
 def advertised_scopes(host: McpHost, known: ScopeSet) -> tuple[str, ...]:

@@ -11,11 +11,13 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from ..cors import PUBLIC_CORS, preflight
+from ..edge import mcp_host_of
 from ..errors import MisdirectedRequest, NotFound
 from ..hosts import McpHost
 from ..paths import PRM_PATH
-from ..state import StateDep
-from .advertised import advertised_scopes
+from ..responses import PUBLIC_CACHE
+from ..scopes.advertised import advertised_scopes
+from ..services import ServicesDep
 
 router = APIRouter()
 
@@ -41,26 +43,26 @@ def metadata_for(host: McpHost, scopes: tuple[str, ...]) -> ProtectedResourceMet
     )
 
 
-def _document(request: Request, state: StateDep, suffix: str | None) -> Response:
-    host = state.hosts.get(request.headers.get("host"))
+def _document(request: Request, services: ServicesDep, suffix: str | None) -> Response:
+    host = mcp_host_of(request, services.hosts)
     if host is None:
         raise MisdirectedRequest("This host is not a configured MCP host")
     if suffix is not None and "/" + suffix != host.path:
         raise NotFound(f"No protected resource at {suffix!r} on this host; try {host.path!r}")
-    scopes = advertised_scopes(host, state.scopes.known(host))
+    scopes = advertised_scopes(host, services.scopes.known(host))
     body = metadata_for(host, scopes).model_dump_json()
-    headers = {**PUBLIC_CORS, "Cache-Control": "public, max-age=300"}
+    headers = {**PUBLIC_CORS, **PUBLIC_CACHE}
     return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get(PRM_PATH)
-def root_document(request: Request, state: StateDep) -> Response:
-    return _document(request, state, None)
+def root_document(request: Request, services: ServicesDep) -> Response:
+    return _document(request, services, None)
 
 
 @router.get(PRM_PATH + "/{suffix:path}")
-def suffixed_document(suffix: str, request: Request, state: StateDep) -> Response:
-    return _document(request, state, suffix)
+def suffixed_document(suffix: str, request: Request, services: ServicesDep) -> Response:
+    return _document(request, services, suffix)
 
 
 @router.options(PRM_PATH)

@@ -1,4 +1,4 @@
-"""What every OAuth route reads from its request, read in one place.
+"""What every public route (OAuth, metadata) reads from its request, read in one place.
 
 The ``Host`` header only selects one of the configured hosts (``hosts.py``): the issuer and MCP
 host of this request come from configuration, never from the header itself. Forms are read with
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from ..errors import MisdirectedRequest
-from ..hosts import HostRegistry, McpHost
-from ..http_body import BodyTooLarge, is_urlencoded, read_urlencoded
-from .errors import BrowserError, InvalidRequest
+from .errors import MisdirectedRequest
+from .hosts import HostRegistry, McpHost
+from .http_body import BodyTooLarge, is_urlencoded, read_urlencoded
+from .oauth.errors import BrowserError, InvalidRequest
 
 #: The back-channel form: a code, a verifier, a refresh token and client credentials.
 MAX_FORM_BYTES = 16_384

@@ -19,20 +19,19 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from ..errors import NO_STORE, page_security_headers
-from ..ops.audit import audit
-from ..pages import render_page
-from ..paths import CONSENT_PATH
-from .approvals import APPROVALS, CONSENTS, Approval, approval_key
-from .browser import browser_matches
-from .clients.metadata_document_rules import UnusableMetadataDocument
-from .clients.redirect_uris import is_loopback_redirect_uri
-from .codes import redirect_with_code
-from .context import OAuthContext, OAuthDep
-from .edge import issuer_of, read_page_form
-from .errors import AccessDenied, AuthorizationRedirect, BrowserError, RedirectTarget
-from .hashing import secret_key
-from .records import AuthorizationRequest, PendingConsent
+from ...edge import issuer_of, read_page_form
+from ...ops.audit import audit
+from ...pages import render_page
+from ...paths import CONSENT_PATH
+from ...responses import NO_STORE, page_security_headers, see_other
+from ...services import Services, ServicesDep
+from ..approvals import approval_key
+from ..clients.metadata_document_rules import UnusableMetadataDocument
+from ..clients.redirect_uris import is_loopback_redirect_uri
+from ..codes import issue_code
+from ..errors import AccessDenied, AuthorizationRedirect, BrowserError, RedirectTarget
+from ..records import Approval, AuthorizationRequest, PendingConsent
+from .browser import browser_matches, forget_browser
 
 #: The approval form: three short fields and the ticked scopes (a host may have hundreds).
 MAX_FORM_BYTES = 65_536
@@ -41,10 +40,9 @@ FIRST_SEEN_SECONDS = 3600.0
 router = APIRouter()
 
 
-async def _pending(request: Request, oauth: OAuthContext, consent_id: str | None) -> PendingConsent:
-    issuer = issuer_of(request, oauth.hosts)
-    raw = await oauth.store.get(CONSENTS, secret_key(consent_id)) if consent_id else None
-    pending = oauth.records.load(PendingConsent, raw)
+async def _pending(request: Request, services: Services, consent_id: str | None) -> PendingConsent:
+    issuer = issuer_of(request, services.hosts)
+    pending = await services.records.consents.get(consent_id) if consent_id else None
     if pending is None:
         raise BrowserError(
             "This approval page has expired or was already answered. "
@@ -56,20 +54,20 @@ async def _pending(request: Request, oauth: OAuthContext, consent_id: str | None
 
 
 @router.get(CONSENT_PATH)
-async def consent_page(request: Request, oauth: OAuthDep) -> Response:
+async def consent_page(request: Request, services: ServicesDep) -> Response:
     consent_id = request.query_params.get("request")
-    pending = await _pending(request, oauth, consent_id)
+    pending = await _pending(request, services, consent_id)
     try:
-        client = await oauth.clients.get(pending.request.client_id)
+        client = await services.clients.get(pending.request.client_id)
     except UnusableMetadataDocument as exc:
         # Re-fetched when its cache expired between /authorize and this page.
         raise BrowserError(f"The client's metadata document cannot be used: {exc.reason}") from None
-    host = oauth.host_for_resource(pending.request.resource)
+    host = services.host_for_resource(pending.request.resource)
     if client is None or host is None:
         raise BrowserError("The client or MCP server of this request no longer exists.")
-    known = await oauth.scopes.scopes(host)
+    known = await services.scopes.scopes(host)
     requested = set(pending.request.scopes)
-    picker = not oauth.config.proxy.disable_consent_screen
+    picker = not services.config.proxy.disable_consent_screen
     shown = [scope for scope in known.scopes if picker or scope.name in requested]
     page = render_page(
         "consent.html",
@@ -77,7 +75,7 @@ async def consent_page(request: Request, oauth: OAuthDep) -> Response:
         client_name=client.display_name,
         client_id=client.client_id,
         logo=client.metadata.logo_uri if _is_https(client.metadata.logo_uri) else None,
-        first_seen=client.client_id_issued_at > oauth.clock() - FIRST_SEEN_SECONDS,
+        first_seen=client.client_id_issued_at > services.clock() - FIRST_SEEN_SECONDS,
         redirect_host=urlsplit(pending.request.redirect_uri).netloc,
         loopback_only=all(is_loopback_redirect_uri(uri) for uri in client.metadata.redirect_uris),
         resource=pending.request.resource,
@@ -100,15 +98,15 @@ def _is_https(uri: str | None) -> bool:
 
 
 @router.post(CONSENT_PATH)
-async def consent_answer(request: Request, oauth: OAuthDep) -> Response:
+async def consent_answer(request: Request, services: ServicesDep) -> Response:
     pairs = await read_page_form(request, MAX_FORM_BYTES)
     form = dict(pairs)
     consent_id, csrf, decision = (form.get(name, "") for name in ("request", "csrf", "decision"))
     scope = [value for name, value in pairs if name == "scope"]
-    pending = await _pending(request, oauth, consent_id)
+    pending = await _pending(request, services, consent_id)
     if not hmac.compare_digest(csrf.encode(), pending.csrf.encode()):
         raise BrowserError("The approval form was not sent by this page (CSRF check failed).")
-    await oauth.store.delete(CONSENTS, secret_key(consent_id))
+    await services.records.consents.forget(consent_id)
     authorization, user = pending.request, pending.user
     fields = {"client_id": authorization.client_id, "sub": user.subject}
     if decision != "approve":
@@ -117,25 +115,25 @@ async def consent_answer(request: Request, oauth: OAuthDep) -> Response:
             authorization.redirect_uri, authorization.state, authorization.issuer
         )
         raise AuthorizationRedirect(AccessDenied("The user denied the request"), target)
-    approved = _approved_scopes(oauth, authorization, scope)
-    ttl = oauth.config.tokens.max_session_age.total_seconds()
+    approved = _approved_scopes(services, authorization, scope)
+    ttl = services.config.tokens.max_session_age.total_seconds()
     # The record names the user, so an administrator can make them approve again.
     record = Approval(subject=user.subject, email=user.email, scopes=approved)
-    await oauth.store.put(
-        APPROVALS, approval_key(authorization, user), oauth.records.dump(record), ttl
-    )
+    await services.records.approvals.put(approval_key(authorization, user), record, ttl)
     audit("consent_given", requested=list(authorization.scopes), scopes=list(approved), **fields)
     granted = authorization.model_copy(update={"scopes": approved})
-    return await redirect_with_code(oauth, granted, user, pending.browser)
+    response = see_other(await issue_code(services, granted, user))
+    forget_browser(response, pending.browser)
+    return response
 
 
 def _approved_scopes(
-    oauth: OAuthContext, authorization: AuthorizationRequest, ticked: list[str]
+    services: Services, authorization: AuthorizationRequest, ticked: list[str]
 ) -> tuple[str, ...]:
     """Exactly what the user ticked, among the host's scopes; the request as is without picker."""
-    if oauth.config.proxy.disable_consent_screen:
+    if services.config.proxy.disable_consent_screen:
         return authorization.scopes
-    host = oauth.host_for_resource(authorization.resource)
-    known = oauth.scopes.known(host) if host is not None else None
+    host = services.host_for_resource(authorization.resource)
+    known = services.scopes.known(host) if host is not None else None
     names = known.names if known is not None else authorization.scopes
     return tuple(name for name in names if name in set(ticked))

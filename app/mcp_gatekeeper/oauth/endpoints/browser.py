@@ -13,15 +13,9 @@ import hmac
 import secrets
 
 from fastapi import Request, Response
-from pydantic import BaseModel
 
-from .hashing import secret_key
-
-
-class BrowserBinding(BaseModel):
-    cookie: str
-    value_hash: str
-    secure: bool
+from ..hashing import secret_key
+from ..records import BrowserBinding
 
 
 def bind_browser(response: Response, issuer: str, max_age: int) -> BrowserBinding:

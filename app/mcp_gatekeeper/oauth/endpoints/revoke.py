@@ -9,36 +9,36 @@ from __future__ import annotations
 import jwt
 from fastapi import APIRouter, Request, Response
 
-from ..cors import PUBLIC_CORS, preflight
-from ..errors import NO_STORE
-from ..keys import ALGORITHM
-from ..ops.audit import audit
-from ..paths import REVOKE_PATH
-from . import families
-from .client_auth import authenticate_client
-from .clients.models import RegisteredClient
-from .context import OAuthContext, OAuthDep
-from .edge import issuer_of, read_form
-from .errors import InvalidRequest
+from ...cors import PUBLIC_CORS, preflight
+from ...edge import issuer_of, read_form
+from ...keys import ALGORITHM
+from ...ops.audit import audit
+from ...paths import REVOKE_PATH
+from ...responses import NO_STORE
+from ...services import Services, ServicesDep
+from .. import families
+from ..client_auth import authenticate_client
+from ..clients.models import RegisteredClient
+from ..errors import InvalidRequest
 
 router = APIRouter()
 
 
-async def _revoke_refresh(oauth: OAuthContext, client: RegisteredClient, token: str) -> bool:
-    found = await families.find_family(oauth, token)
+async def _revoke_refresh(services: Services, client: RegisteredClient, token: str) -> bool:
+    found = await families.find_family(services, token)
     if found is None:
         return False
     family, _current = found
     # RFC 7009 §2.1: a token of another client is not revoked (and that is not reported).
     if family.client_id == client.client_id and not family.revoked:
-        await families.revoke_family(oauth, family, "revoked by the client")
+        await families.revoke_family(services, family, "revoked by the client")
     return True
 
 
-def _revoke_access(oauth: OAuthContext, client: RegisteredClient, token: str) -> None:
+def _revoke_access(services: Services, client: RegisteredClient, token: str) -> None:
     try:
         kid = jwt.get_unverified_header(token).get("kid")
-        key = oauth.keys.ring.verification_keys.get(str(kid))
+        key = services.keys.ring.verification_keys.get(str(kid))
         if key is None:
             return
         # Our signature is what matters: only tokens issued here can add to the revocation list
@@ -58,24 +58,24 @@ def _revoke_access(oauth: OAuthContext, client: RegisteredClient, token: str) ->
     except jwt.PyJWTError:
         return
     if claims.get("client_id") == client.client_id and isinstance(claims.get("exp"), int):
-        oauth.revocations.revoke(str(claims.get("jti")), float(claims["exp"]))
+        services.revocations.revoke(str(claims.get("jti")), float(claims["exp"]))
         audit("token_revoked", client_id=client.client_id, sub=claims.get("sub"))
 
 
 @router.post(REVOKE_PATH)
-async def revoke(request: Request, oauth: OAuthDep) -> Response:
-    issuer_of(request, oauth.hosts)
+async def revoke(request: Request, services: ServicesDep) -> Response:
+    issuer_of(request, services.hosts)
     form = await read_form(request)
     token = form.get("token")
     if not token:
         raise InvalidRequest("token is required")
-    client = await authenticate_client(request, form, oauth)
+    client = await authenticate_client(services, form, request.headers.get("authorization"))
     hint = form.get("token_type_hint")
-    if hint == "access_token" or not await _revoke_refresh(oauth, client, token):
-        _revoke_access(oauth, client, token)
+    if hint == "access_token" or not await _revoke_refresh(services, client, token):
+        _revoke_access(services, client, token)
         # Other processes learn it from the store (within store.pollInterval); 503 if the store
         # cannot take it now, so the client retries (this process already refuses the token).
-        await oauth.revocations.publish()
+        await services.revocations.publish()
     # RFC 7009 §2.2: 200 whether or not the token was valid.
     return Response(status_code=200, headers={**NO_STORE, **PUBLIC_CORS})
 

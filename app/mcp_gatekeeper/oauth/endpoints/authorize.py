@@ -10,20 +10,19 @@ from __future__ import annotations
 import secrets
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import RedirectResponse
 
-from ..discovery.advertised import advertised_scopes
-from ..errors import NO_STORE
-from ..hosts import McpHost
-from ..paths import AUTHORIZE_PATH, CALLBACK_PATH
-from ..providers import ProviderError
-from .browser import bind_browser
-from .clients.metadata_document_rules import UnusableMetadataDocument
-from .clients.models import RegisteredClient
-from .clients.redirect_uris import is_allowed, is_well_formed, matches
-from .context import OAuthContext, OAuthDep
-from .edge import issuer_of, mcp_host_of
-from .errors import (
+from ...edge import issuer_of, mcp_host_of
+from ...hosts import McpHost
+from ...paths import AUTHORIZE_PATH, CALLBACK_PATH
+from ...pkce import is_valid_challenge
+from ...providers import ProviderError
+from ...responses import see_other
+from ...scopes.advertised import advertised_scopes
+from ...services import Services, ServicesDep
+from ..clients.metadata_document_rules import UnusableMetadataDocument
+from ..clients.models import RegisteredClient
+from ..clients.redirect_uris import is_allowed, is_well_formed, matches
+from ..errors import (
     AuthorizationRedirect,
     BrowserError,
     InvalidRequest,
@@ -34,10 +33,9 @@ from .errors import (
     TemporarilyUnavailable,
     UnsupportedResponseType,
 )
-from .hashing import secret_key
-from .pkce import is_valid_challenge
-from .records import LOGINS, AuthorizationRequest, LoginTransaction
-from .scopes import requested_scopes
+from ..records import AuthorizationRequest, LoginTransaction
+from ..scopes import requested_scopes
+from .browser import bind_browser
 
 router = APIRouter()
 
@@ -50,11 +48,11 @@ def single(request: Request, name: str) -> str | None:
     return values[0] if values else None
 
 
-async def _client(oauth: OAuthContext, client_id: str | None) -> RegisteredClient:
+async def _client(services: Services, client_id: str | None) -> RegisteredClient:
     if not client_id:
         raise BrowserError("The request names no client (client_id is missing).")
     try:
-        client = await oauth.clients.get(client_id)
+        client = await services.clients.get(client_id)
     except UnusableMetadataDocument as exc:
         raise BrowserError(f"The client's metadata document cannot be used: {exc.reason}") from None
     except OAuthError as exc:
@@ -93,22 +91,22 @@ def _redirect_uri(client: RegisteredClient, requested: str | None, allowed: list
     return requested
 
 
-async def validate(request: Request, oauth: OAuthContext, issuer: str) -> AuthorizationRequest:
+async def validate(request: Request, services: Services, issuer: str) -> AuthorizationRequest:
     """Client and redirect URI first (errors as a page), then the rest (errors redirected)."""
     try:
-        client = await _client(oauth, single(request, "client_id"))
-        allowed = oauth.config.proxy.allowed_redirect_urls
+        client = await _client(services, single(request, "client_id"))
+        allowed = services.config.proxy.allowed_redirect_urls
         redirect_uri = _redirect_uri(client, single(request, "redirect_uri"), allowed)
         state = single(request, "state")
     except InvalidRequest as exc:
         raise BrowserError(exc.description) from None
     target = RedirectTarget(redirect_uri, state, issuer)
     try:
-        authorization, host = _validate_rest(request, oauth, issuer, client, target)
+        authorization, host = _validate_rest(request, services, issuer, client, target)
         asked = single(request, "scope")
     except OAuthError as exc:
         raise AuthorizationRedirect(exc, target) from None
-    known = await oauth.scopes.scopes(host)
+    known = await services.scopes.scopes(host)
     if not known.available:
         # A token issued now would carry no scope for tools nobody has seen mapped yet.
         unknown = TemporarilyUnavailable(
@@ -122,7 +120,7 @@ async def validate(request: Request, oauth: OAuthContext, issuer: str) -> Author
 
 def _validate_rest(
     request: Request,
-    oauth: OAuthContext,
+    services: Services,
     issuer: str,
     client: RegisteredClient,
     target: RedirectTarget,
@@ -134,8 +132,8 @@ def _validate_rest(
         raise InvalidRequest("PKCE is required: send a code_challenge (S256)")
     if single(request, "code_challenge_method") != "S256":
         raise InvalidRequest("code_challenge_method must be S256")
-    resource = single(request, "resource") or _default_resource(request, oauth)
-    host = oauth.host_for_resource(resource)
+    resource = single(request, "resource") or _default_resource(request, services)
+    host = services.host_for_resource(resource)
     if host is None or host.issuer != issuer:
         raise InvalidTarget(f"{resource!r} is not an MCP server this authorization server serves")
     prompt = set((single(request, "prompt") or "").split())
@@ -158,33 +156,33 @@ def _validate_rest(
     return authorization, host
 
 
-def _default_resource(request: Request, oauth: OAuthContext) -> str:
+def _default_resource(request: Request, services: Services) -> str:
     """Clients before MCP 2025-06-18 send no ``resource``: the host they came in on is meant."""
-    host = mcp_host_of(request, oauth.hosts)
+    host = mcp_host_of(request, services.hosts)
     if host is None:
         raise InvalidTarget("resource is required on this authorization server")
     return host.resource
 
 
 @router.get(AUTHORIZE_PATH)
-async def authorize(request: Request, oauth: OAuthDep) -> Response:
-    issuer = issuer_of(request, oauth.hosts)
-    authorization = await validate(request, oauth, issuer)
+async def authorize(request: Request, services: ServicesDep) -> Response:
+    issuer = issuer_of(request, services.hosts)
+    authorization = await validate(request, services, issuer)
     state = secrets.token_urlsafe(32)
     try:
-        login = await oauth.provider.begin(callback_url=issuer + CALLBACK_PATH, state=state)
+        login = await services.provider.begin(callback_url=issuer + CALLBACK_PATH, state=state)
     except ProviderError as exc:
         target = RedirectTarget(authorization.redirect_uri, authorization.state, issuer)
         raise AuthorizationRedirect(
             TemporarilyUnavailable(f"The identity provider cannot be reached: {exc}"), target
         ) from None
-    response = RedirectResponse(login.url, status_code=303, headers=NO_STORE)
-    timeout = oauth.config.tokens.login_timeout.total_seconds()
+    response = see_other(login.url)
+    timeout = services.config.tokens.login_timeout.total_seconds()
     transaction = LoginTransaction(
         request=authorization,
         browser=bind_browser(response, issuer, int(timeout)),
         provider_secrets=dict(login.secrets),
-        started_at=oauth.clock(),
+        started_at=services.clock(),
     )
-    await oauth.store.put(LOGINS, secret_key(state), oauth.records.dump(transaction), timeout)
+    await services.records.logins.put(state, transaction, timeout)
     return response

@@ -7,25 +7,25 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from .. import bounded_json
-from ..client_address import client_address
-from ..cors import PUBLIC_CORS, preflight
-from ..errors import NO_STORE
-from ..http_body import BodyTooLarge, read_body
-from ..ops.audit import audit
-from ..paths import REGISTER_PATH
-from .context import OAuthDep
-from .edge import issuer_of
-from .errors import InvalidClientMetadata, InvalidRequest
+from ... import bounded_json
+from ...client_address import client_address
+from ...cors import PUBLIC_CORS, preflight
+from ...edge import issuer_of
+from ...http_body import BodyTooLarge, read_body
+from ...ops.audit import audit
+from ...paths import REGISTER_PATH
+from ...responses import NO_STORE
+from ...services import ServicesDep
+from ..errors import InvalidClientMetadata, InvalidRequest
 
 router = APIRouter()
 MAX_BODY_BYTES = 16_384
 
 
 @router.post(REGISTER_PATH)
-async def register(request: Request, oauth: OAuthDep) -> Response:
-    issuer_of(request, oauth.hosts)
-    if not oauth.config.clients.registration_enabled:
+async def register(request: Request, services: ServicesDep) -> Response:
+    issuer_of(request, services.hosts)
+    if not services.config.clients.registration_enabled:
         raise InvalidRequest("Dynamic client registration is disabled on this server")
     try:
         raw = bounded_json.loads(await read_body(request, MAX_BODY_BYTES))
@@ -37,7 +37,7 @@ async def register(request: Request, oauth: OAuthDep) -> Response:
         raise InvalidClientMetadata("The body must be a JSON object") from None
     if not isinstance(raw, dict):
         raise InvalidClientMetadata("The body must be a JSON object")
-    client, secret = await oauth.clients.register(raw, client_address(request))
+    client, secret = await services.clients.register(raw, client_address(request))
     audit(
         "client_registered",
         client_id=client.client_id,

@@ -1,4 +1,5 @@
-"""Everything the authorization-server flows need, built once in ``create_app``."""
+"""The long-lived objects of one app, built once by ``create_app``, and the dependencies that
+hand each route what it needs of them."""
 
 from __future__ import annotations
 
@@ -8,17 +9,18 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from ..config import Config
-from ..discovery.scopes import ScopeCatalog
-from ..hosts import HostRegistry, McpHost
-from ..keys import KeyManager
-from ..providers import IdentityProvider, UpstreamIdentity
-from ..store import Store
-from ..tokens import RevocationList
-from .clients.registry import ClientRegistry
-from .policy import refusal
-from .refresh_limit import RefreshLimit
-from .sealed import RecordCodec
+from .config import Config
+from .hosts import HostRegistry, McpHost
+from .keys import KeyManager
+from .oauth.clients.registry import ClientRegistry
+from .oauth.policy import refusal
+from .oauth.record_stores import OAuthRecords
+from .oauth.refresh_limit import RefreshLimit
+from .ops.metrics import Metrics
+from .providers import IdentityProvider, UpstreamIdentity
+from .scopes.catalog import ScopeCatalog
+from .store import Store
+from .tokens import RevocationList
 
 
 def same_resource(given: str, canonical: str) -> bool:
@@ -29,18 +31,20 @@ def same_resource(given: str, canonical: str) -> bool:
 
 
 @dataclass
-class OAuthContext:
+class Services:
     config: Config
     hosts: HostRegistry
+    #: Only for the components that own a namespace of their own; OAuth records go through
+    #: ``records``.
     store: Store
     keys: KeyManager
-    clients: ClientRegistry
-    provider: IdentityProvider
+    metrics: Metrics
     revocations: RevocationList
     clock: Callable[[], float]
     scopes: ScopeCatalog
-    #: Every record in ``records.py`` goes to and from ``store`` through this.
-    records: RecordCodec
+    clients: ClientRegistry
+    provider: IdentityProvider
+    records: OAuthRecords
     refresh_limit: RefreshLimit
 
     def host_for_resource(self, resource: str) -> McpHost | None:
@@ -56,9 +60,19 @@ class OAuthContext:
         return refusal(identity, [self.config.provider] + ([host.config] if host else []))
 
 
-def get_oauth(request: Request) -> OAuthContext:
-    context: OAuthContext = request.app.state.oauth
-    return context
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
 
 
-OAuthDep = Annotated[OAuthContext, Depends(get_oauth)]
+def get_hosts(request: Request) -> HostRegistry:
+    return get_services(request).hosts
+
+
+def get_keys(request: Request) -> KeyManager:
+    return get_services(request).keys
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+HostsDep = Annotated[HostRegistry, Depends(get_hosts)]
+KeysDep = Annotated[KeyManager, Depends(get_keys)]

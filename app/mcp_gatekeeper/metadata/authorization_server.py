@@ -1,4 +1,4 @@
-"""RFC 8414 authorization-server metadata, served identically as OIDC discovery, and the JWKS.
+"""RFC 8414 authorization-server metadata, served identically as OIDC discovery.
 
 MCP clients try ``/.well-known/oauth-authorization-server`` then
 ``/.well-known/openid-configuration`` for a root issuer (MCP spec A2), and MUST reject a
@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from ..cors import PUBLIC_CORS, preflight
+from ..edge import issuer_of
 from ..keys import ALGORITHM
 from ..oauth.clients.models import GRANT_TYPES, SUPPORTED_AUTH_METHODS
-from ..oauth.edge import issuer_of
 from ..oauth.scopes import OFFLINE_ACCESS
 from ..paths import (
     AS_METADATA_PATH,
@@ -27,20 +27,20 @@ from ..paths import (
     REVOKE_PATH,
     TOKEN_PATH,
 )
-from ..state import StateDep
-from .advertised import advertised_scopes
+from ..responses import PUBLIC_CACHE
+from ..scopes.advertised import advertised_scopes
+from ..services import ServicesDep
 
 router = APIRouter()
-CACHE = {"Cache-Control": "public, max-age=300"}
 
 
-def metadata(issuer: str, state: StateDep) -> dict[str, Any]:
+def metadata(issuer: str, services: ServicesDep) -> dict[str, Any]:
     scopes: list[str] = []
-    for host in state.hosts.hosts:
+    for host in services.hosts.hosts:
         if host.issuer == issuer:
-            offered = advertised_scopes(host, state.scopes.known(host))
+            offered = advertised_scopes(host, services.scopes.known(host))
             scopes += [scope for scope in offered if scope not in scopes]
-    config = state.config
+    config = services.config
     document: dict[str, Any] = {
         "issuer": issuer,
         "authorization_endpoint": issuer + AUTHORIZE_PATH,
@@ -67,20 +67,12 @@ def metadata(issuer: str, state: StateDep) -> dict[str, Any]:
 
 @router.get(AS_METADATA_PATH)
 @router.get(OPENID_CONFIGURATION_PATH)
-def authorization_server_metadata(request: Request, state: StateDep) -> Response:
-    document = metadata(issuer_of(request, state.hosts), state)
-    return JSONResponse(document, headers={**PUBLIC_CORS, **CACHE})
-
-
-@router.get(JWKS_PATH)
-def jwks(request: Request, state: StateDep) -> Response:
-    issuer_of(request, state.hosts)
-    # Short max-age: the next key is published a whole rotation interval before it signs.
-    return JSONResponse(state.keys.ring.jwks(), headers={**PUBLIC_CORS, **CACHE})
+def authorization_server_metadata(request: Request, services: ServicesDep) -> Response:
+    document = metadata(issuer_of(request, services.hosts), services)
+    return JSONResponse(document, headers={**PUBLIC_CORS, **PUBLIC_CACHE})
 
 
 @router.options(AS_METADATA_PATH)
 @router.options(OPENID_CONFIGURATION_PATH)
-@router.options(JWKS_PATH)
-def discovery_preflight() -> Response:
+def metadata_preflight() -> Response:
     return preflight("GET, OPTIONS")

@@ -9,27 +9,26 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from ..errors import NO_STORE, NotFound, page_security_headers
-from ..ops.audit import audit
-from ..pages import render_page
-from ..paths import CALLBACK_PATH, DEMO_LOGIN_PATH
-from ..providers import LoginDenied, ProviderError
-from ..providers.demo import DEMO_CODE
-from .approvals import ask_consent
-from .browser import browser_matches
-from .context import OAuthContext, OAuthDep
-from .edge import issuer_of
-from .errors import AccessDenied, AuthorizationRedirect, BrowserError, LoginRefused, RedirectTarget
-from .hashing import secret_key
-from .records import LOGINS, LoginTransaction, User
+from ...edge import issuer_of
+from ...errors import NotFound
+from ...ops.audit import audit
+from ...pages import render_page
+from ...paths import CALLBACK_PATH, DEMO_LOGIN_PATH
+from ...providers import LoginDenied, ProviderError
+from ...providers.demo import DEMO_CODE
+from ...responses import NO_STORE, page_security_headers, see_other
+from ...services import Services, ServicesDep
+from ..approvals import ask_consent
+from ..errors import AccessDenied, AuthorizationRedirect, BrowserError, LoginRefused, RedirectTarget
+from ..records import LoginTransaction, User
+from .browser import browser_matches, forget_browser
 
 router = APIRouter()
 
 
-async def _login(request: Request, oauth: OAuthContext, issuer: str) -> LoginTransaction:
+async def _login(request: Request, services: Services, issuer: str) -> LoginTransaction:
     state = request.query_params.get("state")
-    raw = await oauth.store.get(LOGINS, secret_key(state)) if state else None
-    login = oauth.records.load(LoginTransaction, raw)
+    login = await services.records.logins.get(state) if state else None
     if state is None or login is None:
         raise BrowserError(
             "This sign-in has expired or was already completed. Start again from your MCP client."
@@ -40,14 +39,14 @@ async def _login(request: Request, oauth: OAuthContext, issuer: str) -> LoginTra
             "Start again from your MCP client in this browser."
         )
     # Single use, and only now: a stranger holding the state must not be able to burn it.
-    await oauth.store.delete(LOGINS, secret_key(state))
+    await services.records.logins.forget(state)
     return login
 
 
 @router.get(CALLBACK_PATH)
-async def callback(request: Request, oauth: OAuthDep) -> Response:
-    issuer = issuer_of(request, oauth.hosts)
-    login = await _login(request, oauth, issuer)
+async def callback(request: Request, services: ServicesDep) -> Response:
+    issuer = issuer_of(request, services.hosts)
+    login = await _login(request, services, issuer)
     authorization = login.request
     target = RedirectTarget(authorization.redirect_uri, authorization.state, issuer)
     fields = {"client_id": authorization.client_id, "resource": authorization.resource}
@@ -58,7 +57,7 @@ async def callback(request: Request, oauth: OAuthDep) -> Response:
             AccessDenied("The sign-in at the identity provider did not complete"), target
         )
     try:
-        identity = await oauth.provider.complete(
+        identity = await services.provider.complete(
             callback_url=issuer + CALLBACK_PATH,
             params=dict(request.query_params),
             secrets=login.provider_secrets,
@@ -69,20 +68,25 @@ async def callback(request: Request, oauth: OAuthDep) -> Response:
     except ProviderError as exc:
         audit("login_failed", reason=str(exc), **fields)
         raise BrowserError(f"The identity provider did not answer as expected: {exc}") from None
-    reason = oauth.refusal_for(identity, authorization.resource)
+    reason = services.refusal_for(identity, authorization.resource)
     if reason is not None:
         audit("login_denied", reason=reason, sub=identity.subject, email=identity.email, **fields)
         raise LoginRefused(f"Signed in as {identity.email}, but {reason}.")
     audit("login_allowed", sub=identity.subject, email=identity.email, **fields)
-    return await ask_consent(oauth, authorization, User.from_upstream(identity), login.browser)
+    user = User.from_upstream(identity)
+    step = await ask_consent(services, authorization, user, login.browser)
+    response = see_other(step.location)
+    if step.login_done:
+        forget_browser(response, login.browser)
+    return response
 
 
 @router.get(DEMO_LOGIN_PATH)
-async def demo_login(request: Request, oauth: OAuthDep) -> Response:
+async def demo_login(request: Request, services: ServicesDep) -> Response:
     """The demo provider's login page: one button that signs in the fixed demo user."""
-    if oauth.config.provider.name != "demo":
+    if services.config.provider.name != "demo":
         raise NotFound("There is no demo login on this server")
-    issuer_of(request, oauth.hosts)
+    issuer_of(request, services.hosts)
     page = render_page(
         "demo_login.html",
         title="Demo sign-in",

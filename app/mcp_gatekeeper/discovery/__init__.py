@@ -1,1 +1,0 @@
-"""Public discovery documents: protected-resource metadata, OIDC discovery, JWKS."""

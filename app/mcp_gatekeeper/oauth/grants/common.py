@@ -1,0 +1,67 @@
+"""What every grant ends with: an access token for one MCP host, recorded, audited, answered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...ops.audit import audit
+from ...services import Services, same_resource
+from ...tokens import Identity, IssuedToken, mint_access_token
+from .. import issued
+from ..clients.models import RegisteredClient
+from ..errors import InvalidTarget
+from ..records import IssuedRecord, User
+from ..scopes import OFFLINE_ACCESS
+
+
+def check_resource(asked: str | None, bound: str) -> None:
+    """RFC 8707 §2.2: a ``resource`` at /token must be the one the grant was issued for."""
+    if asked is not None and not same_resource(asked, bound):
+        raise InvalidTarget(f"this grant is for {bound}, not {asked}")
+
+
+async def access_token(
+    services: Services,
+    client: RegisteredClient,
+    resource: str,
+    scopes: tuple[str, ...],
+    user: User,
+) -> IssuedToken:
+    host = services.host_for_resource(resource)
+    if host is None:
+        raise InvalidTarget(f"{resource} is no longer served here")
+    token = mint_access_token(
+        services.keys.ring,
+        host,
+        Identity(user.subject, user.email, user.groups),
+        scopes=[scope for scope in scopes if scope != OFFLINE_ACCESS],
+        client_id=client.client_id,
+        now=services.clock(),
+        lifetime=services.config.tokens.access_token_ttl,
+    )
+    # Every token a client gets, so an administrator can end it by client or by user.
+    record = IssuedRecord(
+        client_id=client.client_id,
+        client_name=client.metadata.client_name,
+        subject=user.subject,
+        email=user.email,
+        groups=user.groups,
+        expires_at=token.expires_at,
+    )
+    await issued.remember(services, token, record)
+    audit("token_issued", claims=token.claims)
+    return token
+
+
+def token_response(token: IssuedToken, refresh: str | None) -> dict[str, Any]:
+    """RFC 6749 §5.1."""
+    claims = token.claims
+    body: dict[str, Any] = {
+        "access_token": token.token,
+        "token_type": "Bearer",
+        "expires_in": claims["exp"] - claims["iat"],
+        "scope": claims["scope"],
+    }
+    if refresh is not None:
+        body["refresh_token"] = refresh
+    return body

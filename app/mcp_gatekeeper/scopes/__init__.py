@@ -1,0 +1,1 @@
+"""What each MCP host offers: its scopes, tools and header binding, learnt over the MCP wire."""

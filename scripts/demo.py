@@ -34,7 +34,9 @@ from mcp_gatekeeper.paths import AUTHENTICATE_PATH, AUTHORIZATION_SERVER_PATHS, 
 ROOT = Path(__file__).resolve().parents[1]
 NOTES_SERVER = ROOT / "examples" / "demo" / "notes_mcp_server.py"
 LOOPBACK = "127.0.0.1"
-IDENTITY_HEADERS = [f"X-Auth-Request-{name}" for name in ("User", "Email", "Groups", "Scopes")]
+IDENTITY_HEADERS = [
+    f"X-Auth-Request-{name}" for name in ("User", "Email", "Groups", "Scopes", "Actor")
+]
 START_TIMEOUT = 30.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 

@@ -21,12 +21,15 @@ from .forward_auth import build_authenticator
 from .hosts import HostRegistry
 from .keys import KeyManager, SigningKey, generate_signing_key
 from .metadata import authorization_server, jwks, protected_resource
+from .oauth.assertions import UsedAssertions
+from .oauth.clients.machines import MachineClients
 from .oauth.clients.metadata_documents import MetadataDocuments
 from .oauth.clients.registry import ClientRegistry
 from .oauth.endpoints import ROUTERS as OAUTH_ROUTERS
 from .oauth.record_stores import OAuthRecords
 from .oauth.refresh_limit import RefreshLimit
 from .oauth.sealed import RecordCodec
+from .oauth.workloads import WorkloadIssuers
 from .ops import health
 from .ops.audit import RateLimitedAudit, audit, event_counter
 from .ops.metrics import Metrics
@@ -113,6 +116,7 @@ def create_app(
         if config.clients.metadata_documents.enabled
         else None
     )
+    records = OAuthRecords.open(store, RecordCodec(encryption))
     services = Services(
         config=config,
         hosts=hosts,
@@ -120,14 +124,25 @@ def create_app(
         keys=keys,
         metrics=metrics,
         clients=ClientRegistry(
-            store, config.clients, config.proxy.allowed_redirect_urls, documents, clock
+            store,
+            config.clients,
+            config.proxy.allowed_redirect_urls,
+            documents,
+            clock,
+            device_flow=config.grants.device_code.enabled,
         ),
         provider=provider or build_provider(config.provider, upstream_http, clock),
         revocations=revocations,
         clock=clock,
         scopes=catalog,
-        records=OAuthRecords.open(store, RecordCodec(encryption)),
+        records=records,
         refresh_limit=RefreshLimit(clock, config.tokens.refreshes_per_minute),
+        http=upstream_http,
+        used_assertions=UsedAssertions(store),
+        machines=MachineClients(
+            config.grants.client_credentials, records.machine_clients, upstream_http, clock
+        ),
+        workloads=WorkloadIssuers(config.grants.jwt_bearer, upstream_http),
     )
 
     @contextlib.asynccontextmanager

@@ -22,6 +22,9 @@ CONSENT_PATH = "/consent"
 TOKEN_PATH = "/token"  # noqa: S105 (a path)
 REGISTER_PATH = "/register"
 REVOKE_PATH = "/revoke"
+#: RFC 8628: where a device asks for codes, and the page where the user enters one.
+DEVICE_AUTHORIZATION_PATH = "/device_authorization"
+DEVICE_PATH = "/device"
 DEMO_LOGIN_PATH = "/demo/login"
 HEALTHZ_PATH = "/healthz"
 READYZ_PATH = "/readyz"
@@ -46,6 +49,8 @@ AUTHORIZATION_SERVER_PATHS: tuple[RoutedPath, ...] = (
     RoutedPath(TOKEN_PATH, "exact"),
     RoutedPath(REGISTER_PATH, "exact"),
     RoutedPath(REVOKE_PATH, "exact"),
+    RoutedPath(DEVICE_AUTHORIZATION_PATH, "exact"),
+    RoutedPath(DEVICE_PATH, "exact"),
     RoutedPath(DEMO_LOGIN_PATH, "exact"),
 )
 

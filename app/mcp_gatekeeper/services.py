@@ -7,15 +7,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
+import httpx
 from fastapi import Depends, Request
 
 from .config import Config
 from .hosts import HostRegistry, McpHost
 from .keys import KeyManager
+from .oauth.assertions import UsedAssertions
+from .oauth.clients.machines import MachineClients
 from .oauth.clients.registry import ClientRegistry
 from .oauth.policy import refusal
 from .oauth.record_stores import OAuthRecords
 from .oauth.refresh_limit import RefreshLimit
+from .oauth.workloads import WorkloadIssuers
 from .ops.metrics import Metrics
 from .providers import IdentityProvider, UpstreamIdentity
 from .scopes.catalog import ScopeCatalog
@@ -46,6 +50,13 @@ class Services:
     provider: IdentityProvider
     records: OAuthRecords
     refresh_limit: RefreshLimit
+    #: For what the service fetches from elsewhere (key sets of assertion signers).
+    http: httpx.AsyncClient
+    used_assertions: UsedAssertions
+    #: Machine clients for client credentials: configured and made by an administrator.
+    machines: MachineClients
+    #: The trusted issuers of workload JWTs (jwt-bearer grant), their keys fetched and kept.
+    workloads: WorkloadIssuers
 
     def host_for_resource(self, resource: str) -> McpHost | None:
         for host in self.hosts.hosts:

@@ -41,6 +41,8 @@ IDENTITY_HEADERS = {
     "email": "x-auth-request-email",
     "groups": "x-auth-request-groups",
     "scopes": "x-auth-request-scopes",
+    # An agent acting for the user (token exchange); empty when the user's own client calls.
+    "actor": "x-auth-request-actor",
 }
 
 

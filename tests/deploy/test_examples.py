@@ -20,7 +20,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from mcp_gatekeeper.config import Config
 from mcp_gatekeeper.forward_auth.tool_calls import MAX_BODY_BYTES
+from mcp_gatekeeper.oauth.token_requests import enabled_grant_types
 from mcp_gatekeeper.paths import AUTHORIZATION_SERVER_PATHS
 from tests.deploy.tools import (
     CHART,
@@ -61,6 +63,7 @@ GATEWAY_OF = {
     "dbhub": "envoy",
     "istio": "envoy",
     "ingress-nginx": "ingress-nginx",
+    "agents-and-machines": "ingress-nginx",
     "migrating-from-mcp-oauth2-proxy": "ingress-nginx",
     "traefik": "traefik",
 }
@@ -171,6 +174,22 @@ def test_example_yaml_passes_yamllint() -> None:
     config = "{extends: relaxed, rules: {line-length: disable}}"
     result = run([yamllint, "-s", "-d", config, *files])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_agents_and_machines_grants_are_a_configuration_the_service_accepts() -> None:
+    """The example's grants, as the chart renders them, pass the service's own validation, with
+    every grant on and advertised."""
+    rendered = only(render([_values("agents-and-machines")]), "Secret")["stringData"]
+    config = yaml.safe_load(rendered["config.yaml"])
+    accepted = Config.model_validate({"proxy": config["proxy"], "grants": config["grants"]})
+    assert enabled_grant_types(accepted.grants) == {
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    }
 
 
 @pytest.mark.parametrize("example", sorted(GATEWAY_OF), ids=str)

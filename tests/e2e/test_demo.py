@@ -54,6 +54,7 @@ async def test_demo_url_takes_the_sdk_client_to_the_tools_and_ctrl_c_stops_all(
         "email": "demo@example.com",
         "groups": "demo",
         "scopes": "notes:read notes:write",
+        "actor": "",
     }
     assert "demo" in notes["result"]
     steps = browser.recorder.steps(url.removesuffix("/mcp"))

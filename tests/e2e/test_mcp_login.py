@@ -39,6 +39,8 @@ async def test_first_login_registers_and_reaches_the_mcp_server(
         "email": "alice@example.test",
         "groups": ALLOWED_GROUP,
         "scopes": ALL_SCOPES,
+        # Nobody acts for alice: she signed in herself (delegation sets it, test_delegation).
+        "actor": "",
     }
     steps = browser.recorder.steps(stack.origin())
     assert steps[:10] == [

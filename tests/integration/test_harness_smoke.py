@@ -35,7 +35,7 @@ HOST = "a.example.test"
 OTHER_HOST = "b.example.test"
 CHALLENGE = 'Bearer resource_metadata="http://x/.well-known/oauth-protected-resource"'
 STEP_UP = 'Bearer error="insufficient_scope", scope="admin"'
-USER, EMAIL, GROUPS, SCOPES = IDENTITY_HEADERS
+USER, EMAIL, GROUPS, SCOPES, _ACTOR = IDENTITY_HEADERS
 GOOD = [(USER, "alice"), (EMAIL, "alice@example.test"), (GROUPS, "g1,g2"), (SCOPES, "read write")]
 # Envoy only ever removes request headers named here; other gateways ignore it.
 ENVOY_REMOVE = ("x-envoy-auth-headers-to-remove", f"{GROUPS.lower()},{SCOPES.lower()}")

@@ -20,6 +20,7 @@ IDENTITY = (
     "x-auth-request-email",
     "x-auth-request-groups",
     "x-auth-request-scopes",
+    "x-auth-request-actor",
 )
 
 #: How each gateway family names host "a" and the original method POST.
@@ -96,7 +97,7 @@ async def test_no_token_gets_the_discovery_challenge(gate: tuple[Gate, str]) -> 
 
 
 async def test_valid_token_passes_with_every_identity_header(gate: tuple[Gate, str]) -> None:
-    """Exactly 200 (Envoy accepts nothing else) and all four identity headers."""
+    """Exactly 200 (Envoy accepts nothing else) and every identity header (no actor: empty)."""
     g, family = gate
     response = await g.ask(
         FAMILIES[family], mint(g.app, "a.example.test", scopes=("read", "write"))
@@ -107,11 +108,13 @@ async def test_valid_token_passes_with_every_identity_header(gate: tuple[Gate, s
         "alice@example.test",
         "eng,ops",
         "read write",
+        "",
     ]
     assert response.content == b""
     # Envoy never shows us client headers; it is told to drop their underscore look-alikes.
     assert response.headers["x-envoy-auth-headers-to-remove"] == (
-        "x_auth_request_user,x_auth_request_email,x_auth_request_groups,x_auth_request_scopes"
+        "x_auth_request_user,x_auth_request_email,x_auth_request_groups,x_auth_request_scopes,"
+        "x_auth_request_actor"
     )
 
 
@@ -154,7 +157,14 @@ async def test_unknown_or_ambiguous_host_is_forbidden(gate: tuple[Gate, str]) ->
 
 
 @pytest.mark.parametrize(
-    "name", ["X-Auth-Request-User", "X_Auth_Request_Groups", "x-auth-request-scopes"]
+    "name",
+    [
+        "X-Auth-Request-User",
+        "X_Auth_Request_Groups",
+        "x-auth-request-scopes",
+        "X-Auth-Request-Actor",
+        "X_Auth_Request_Actor",
+    ],
 )
 async def test_client_sent_identity_headers_are_refused(gate: tuple[Gate, str], name: str) -> None:
     """A request carrying an identity header (or its underscore alias) is refused with 403."""
@@ -203,7 +213,7 @@ async def test_cors_preflight_without_credentials_is_let_through(gate: tuple[Gat
         method_header = "x-forwarded-method" if family == "x-forwarded" else "x-original-method"
         response = await g.ask({**headers, method_header: "OPTIONS"})
     assert response.status_code == 200
-    assert [response.headers[name] for name in IDENTITY] == ["", "", "", ""]
+    assert [response.headers[name] for name in IDENTITY] == [""] * len(IDENTITY)
     refused = await g.ask(FAMILIES["host"], token="bad", method="OPTIONS")
     assert refused.status_code in (401, 403)
 

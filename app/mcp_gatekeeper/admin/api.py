@@ -1,4 +1,5 @@
-"""The admin API: list, revoke and allow clients, list signed-in users and end their grants.
+"""The admin API: list, revoke and allow clients, make machine clients, list signed-in users
+and end their grants.
 
 Revoking ends refresh-token families and puts every live access token of the client or user on
 the revocation list (``oauth/issued.py``), which every process enforces within
@@ -18,17 +19,21 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from .. import bounded_json
 from ..errors import GatekeeperError, NotFound
+from ..http_body import BodyTooLarge, read_body
 from ..net import is_loopback_hostname
 from ..oauth import families, issued
+from ..oauth.clients.machines import ConfiguredClient
 from ..oauth.clients.registry import is_metadata_document_id
 from ..oauth.record_stores import RecordStore
 from ..oauth.records import AuthorizationCode, AuthorizationRequest, PendingConsent, User
 from ..ops.audit import audit
 from ..services import Services, ServicesDep
-from . import inventory
+from . import inventory, machines
 
 ADMIN_PREFIX = "/admin"
+MAX_BODY_BYTES = 65_536
 router = APIRouter(prefix=ADMIN_PREFIX)
 
 
@@ -55,18 +60,34 @@ async def list_clients(request: Request, services: ServicesDep) -> list[dict[str
     return await inventory.clients(services)
 
 
+@router.post("/clients", status_code=201)
+async def create_client(request: Request, services: ServicesDep) -> dict[str, Any]:
+    """A machine client for client credentials, bound to hosts and scopes."""
+    _authorize(request, services)
+    try:
+        raw = bounded_json.loads(await read_body(request, MAX_BODY_BYTES))
+    except (BodyTooLarge, ValueError) as exc:  # UnboundedJson and UnicodeDecodeError included
+        raise machines.AdminRequestInvalid(f"The body must be a JSON object: {exc}") from None
+    return await machines.create(services, raw)
+
+
 # ``:path``: a metadata-document client's id is an https URL, slashes included.
 @router.delete("/clients/{client_id:path}")
 async def remove_client(client_id: str, request: Request, services: ServicesDep) -> dict[str, Any]:
-    """A registered client is deleted; a metadata-document client (anyone may serve its
-    document again) is refused from now on, until ``allow``. Both lose every grant and token."""
+    """A registered client, or a machine client made through this API, is deleted; a
+    metadata-document client (anyone may serve its document again) is refused from now on, until
+    ``allow``. Each loses every grant and token. A configured machine client is refused (409)."""
     _authorize(request, services)
     document = is_metadata_document_id(client_id)
     if document:
         await services.clients.deny(client_id)
         deleted = True
     else:
-        deleted = await services.clients.delete(client_id)
+        try:
+            deleted = await services.machines.delete(client_id)
+        except ConfiguredClient:
+            raise machines.configured_refusal(client_id) from None
+        deleted = deleted or await services.clients.delete(client_id)
     # Even when the client is gone already: a revoke cut short (store timeout) is finished by
     # running it again, instead of answering 404 with tokens still live.
     revoked = await issued.revoke_where(services, lambda token: token.client_id == client_id)

@@ -1,5 +1,6 @@
-"""Which clients hold what: registered clients, and the metadata-document clients the service
-knows only from what it issued to them (or from an administrator refusing them)."""
+"""Which clients hold what: registered clients, machine clients (configured or made through the
+admin API), and the metadata-document clients the service knows only from what it issued to them
+(or from an administrator refusing them)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Any
 from ..oauth import families, issued
 from ..oauth.clients.registry import is_metadata_document_id
 from ..services import Services
+from .machines import describe
 
 
 async def clients(services: Services) -> list[dict[str, Any]]:
-    """Registered clients first, oldest first; then metadata-document clients by URL."""
+    """Registered clients first, oldest first; then machine clients (configured ones first);
+    then metadata-document clients by URL."""
     grants = Counter(
         family.client_id for family in await families.load_all(services) if not family.revoked
     )
@@ -26,6 +29,7 @@ async def clients(services: Services) -> list[dict[str, Any]]:
         {
             "client_id": client.client_id,
             "client_name": client.metadata.client_name,
+            "kind": "registered",
             "metadata_document": False,
             "redirect_uris": client.metadata.redirect_uris,
             "auth_method": client.auth_method,
@@ -38,6 +42,10 @@ async def clients(services: Services) -> list[dict[str, Any]]:
             await services.clients.registered(), key=lambda client: client.client_id_issued_at
         )
     ]
+    machines = services.machines.configured() + sorted(
+        await services.machines.stored(), key=lambda machine: machine.client.client_id_issued_at
+    )
+    listed += [describe(machine, tokens[machine.client.client_id]) for machine in machines]
     denied = await services.clients.denied()
     documents = {*grants, *tokens, *denied}
     for client_id in sorted(filter(is_metadata_document_id, documents)):
@@ -45,6 +53,7 @@ async def clients(services: Services) -> list[dict[str, Any]]:
             {
                 "client_id": client_id,
                 "client_name": names.get(client_id),
+                "kind": "metadata_document",
                 "metadata_document": True,
                 "redirect_uris": None,
                 "auth_method": None,

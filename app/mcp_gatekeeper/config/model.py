@@ -29,6 +29,7 @@ from .common import (
     require_unique,
     settings_problem,
 )
+from .grants import GrantsConfig
 from .provider import ProviderConfig
 from .store import StoreConfig
 
@@ -134,15 +135,21 @@ class IdentityHeaders(StrictModel):
     email: str = "X-Auth-Request-Email"
     groups: str = "X-Auth-Request-Groups"
     scopes: str = "X-Auth-Request-Scopes"
+    #: Who acts for the user (an agent, through token exchange); empty when nobody does.
+    actor: str = "X-Auth-Request-Actor"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.user, self.email, self.groups, self.scopes, self.actor)
 
     @model_validator(mode="after")
     def _token_names(self) -> IdentityHeaders:
-        names = [self.user, self.email, self.groups, self.scopes]
+        names = self.names
         for name in names:
             if not re.match(r"^[A-Za-z0-9-]+$", name):
                 raise ValueError(f"{name!r} is not a header name (letters, digits and '-')")
         if len({name.lower() for name in names}) != len(names):
-            raise ValueError("the four identity header names must differ")
+            raise ValueError("the identity header names must differ")
         return self
 
 
@@ -343,6 +350,27 @@ class Config(StrictModel):
     clients: ClientsConfig = Field(default_factory=lambda: ClientsConfig.model_validate({}))
     server: ServerConfig = Field(default_factory=ServerConfig)
     store: StoreConfig = Field(default_factory=lambda: StoreConfig.model_validate({}))
+    grants: GrantsConfig = Field(default_factory=GrantsConfig)
+
+    @model_validator(mode="after")
+    def _grants_name_configured_hosts(self) -> Config:
+        known = {host.host for host in self.proxy.hosts}
+        grants = self.grants
+        named = [
+            (f"grants.clientCredentials.clients.{i}.hosts", client.hosts)
+            for i, client in enumerate(grants.client_credentials.clients)
+        ] + [
+            (f"grants.jwtBearer.issuers.{i}.rules.{j}.hosts", rule.hosts)
+            for i, issuer in enumerate(grants.jwt_bearer.issuers)
+            for j, rule in enumerate(issuer.rules)
+        ]
+        for path, hosts in named:
+            unknown = [host for host in hosts if host not in known]
+            if unknown:
+                raise settings_problem(
+                    [path], f"not a configured proxy.hosts[].host: {', '.join(unknown)}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _workers_share_state(self) -> Config:

@@ -40,7 +40,7 @@ def build_authenticator(
     )
     reader = OriginalRequestReader(
         config.proxy.trusted_host_headers,
-        identity_header_names((names.user, names.email, names.groups, names.scopes)),
+        identity_header_names(names.names),
     )
     metrics.gauge(
         "mcp_gatekeeper_token_cache_entries",

@@ -250,9 +250,10 @@ class Authenticator:
     def _refuse_tool(
         self, host: McpHost, claims: AccessClaims, result: str, answer: Answer, **fields: object
     ) -> Answer:
-        """A verified token refused for what it calls: the audit names who and which client."""
-        sub, client = claims.identity.subject, claims.client_id
-        self._deny(host.host, result, sub=sub, client_id=client, **fields)
+        """A verified token refused for what it calls: the audit names who, which client and
+        which agent acting for them (token exchange; "" when none)."""
+        sub, client, actor = claims.identity.subject, claims.client_id, claims.identity.actor
+        self._deny(host.host, result, sub=sub, client_id=client, actor=actor, **fields)
         return answer
 
     def _deny(self, host: str, result: str, **fields: object) -> None:

@@ -1,7 +1,8 @@
 """The identity headers of a 200 answer, built once per verified token.
 
-Every header is always present, so a gateway that only *overrides* headers it receives (Envoy,
-Envoy Gateway, Istio) never lets a client-sent copy through. Envoy does not show us the client's
+Every header is always present (the actor's too, empty unless an agent acts for the user
+through token exchange), so a gateway that only *overrides* headers it receives (Envoy, Envoy
+Gateway, Istio) never lets a client-sent copy through. Envoy does not show us the client's
 headers at all, so its underscore look-alikes (``X_Auth_Request_User``, which WSGI/CGI servers
 fold onto the real name) are removed through ``x-envoy-auth-headers-to-remove``; the other
 gateways ignore that header. Values are bounded so the whole
@@ -22,6 +23,7 @@ MAX_USER_BYTES = 256
 MAX_EMAIL_BYTES = 256
 MAX_SCOPES_BYTES = 768
 MAX_GROUPS_BYTES = 1536
+MAX_ACTOR_BYTES = 256
 
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
@@ -73,12 +75,13 @@ class IdentityRenderer:
         self._email = names.email.lower().encode()
         self._groups = names.groups.lower().encode()
         self._scopes = names.scopes.lower().encode()
+        self._actor = names.actor.lower().encode()
         aliases = (name.replace(b"-", b"_") for name in self.names)
         self._remove_aliases = (ENVOY_HEADERS_TO_REMOVE, b",".join(aliases))
 
     @property
-    def names(self) -> tuple[bytes, bytes, bytes, bytes]:
-        return (self._user, self._email, self._groups, self._scopes)
+    def names(self) -> tuple[bytes, ...]:
+        return (self._user, self._email, self._groups, self._scopes, self._actor)
 
     def __call__(self, claims: AccessClaims) -> RawHeaders:
         identity = claims.identity
@@ -87,6 +90,8 @@ class IdentityRenderer:
             (self._email, _bounded(identity.email, MAX_EMAIL_BYTES)),
             (self._groups, _bounded_list(identity.groups, ",", MAX_GROUPS_BYTES)),
             (self._scopes, _bounded_list(claims.scopes, " ", MAX_SCOPES_BYTES)),
+            # The agent acting for the user (token exchange); "" when the user's own client.
+            (self._actor, _bounded(identity.actor, MAX_ACTOR_BYTES)),
             self._remove_aliases,
         )
 

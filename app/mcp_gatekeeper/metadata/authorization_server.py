@@ -13,14 +13,17 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from ..config.grants import ASSERTION_ALGORITHMS
 from ..cors import PUBLIC_CORS, preflight
 from ..edge import issuer_of
 from ..keys import ALGORITHM
-from ..oauth.clients.models import GRANT_TYPES, SUPPORTED_AUTH_METHODS
+from ..oauth.clients.models import SUPPORTED_AUTH_METHODS
 from ..oauth.scopes import OFFLINE_ACCESS
+from ..oauth.token_requests import enabled_grant_types
 from ..paths import (
     AS_METADATA_PATH,
     AUTHORIZE_PATH,
+    DEVICE_AUTHORIZATION_PATH,
     JWKS_PATH,
     OPENID_CONFIGURATION_PATH,
     REGISTER_PATH,
@@ -41,6 +44,8 @@ def metadata(issuer: str, services: ServicesDep) -> dict[str, Any]:
             offered = advertised_scopes(host, services.scopes.known(host))
             scopes += [scope for scope in offered if scope not in scopes]
     config = services.config
+    machines = config.grants.client_credentials.enabled
+    auth_methods = [*SUPPORTED_AUTH_METHODS, *(["private_key_jwt"] if machines else [])]
     document: dict[str, Any] = {
         "issuer": issuer,
         "authorization_endpoint": issuer + AUTHORIZE_PATH,
@@ -50,8 +55,8 @@ def metadata(issuer: str, services: ServicesDep) -> dict[str, Any]:
         "scopes_supported": [*scopes, OFFLINE_ACCESS],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": list(GRANT_TYPES),
-        "token_endpoint_auth_methods_supported": list(SUPPORTED_AUTH_METHODS),
+        "grant_types_supported": sorted(enabled_grant_types(config.grants)),
+        "token_endpoint_auth_methods_supported": auth_methods,
         "revocation_endpoint_auth_methods_supported": list(SUPPORTED_AUTH_METHODS),
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
@@ -62,6 +67,10 @@ def metadata(issuer: str, services: ServicesDep) -> dict[str, Any]:
     }
     if config.clients.registration_enabled:
         document["registration_endpoint"] = issuer + REGISTER_PATH
+    if config.grants.device_code.enabled:
+        document["device_authorization_endpoint"] = issuer + DEVICE_AUTHORIZATION_PATH
+    if machines:
+        document["token_endpoint_auth_signing_alg_values_supported"] = list(ASSERTION_ALGORITHMS)
     return document
 
 

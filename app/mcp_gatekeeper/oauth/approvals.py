@@ -43,7 +43,10 @@ async def ask_consent(
     approval = await services.records.approvals.get(approval_key(request, user))
     # prompt=consent (OIDC Core §3.1.2.1; the Python SDK sends it every time): ask anyway.
     remembered_in_full = approval is not None and set(request.scopes) <= set(approval.scopes)
-    if approval is not None and remembered_in_full and not request.prompt_consent:
+    # A device sign-in is always asked (RFC 8628 §5.4): a code someone else sent the user must
+    # be recognisable on the page, never approved by a remembered answer.
+    asks_anyway = request.prompt_consent or request.is_device
+    if approval is not None and remembered_in_full and not asks_anyway:
         audit("consent_remembered", client_id=request.client_id, sub=user.subject)
         granted = request.model_copy(update={"scopes": approval.scopes})
         return NextStep(await issue_code(services, granted, user), login_done=True)

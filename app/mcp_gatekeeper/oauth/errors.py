@@ -97,6 +97,30 @@ class SlowDown(OAuthError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class AuthorizationPending(OAuthError):
+    """RFC 8628 §3.5: the user has not answered yet; poll again after the interval."""
+
+    error = "authorization_pending"
+
+
+class PollTooFast(OAuthError):
+    """RFC 8628 §3.5 ``slow_down``: a 400 like every token error, unlike the 429 ``SlowDown``."""
+
+    error = "slow_down"
+
+
+class ExpiredToken(OAuthError):
+    """RFC 8628 §3.5: the device code expired before the user answered."""
+
+    error = "expired_token"
+
+
+class DeviceAccessDenied(OAuthError):
+    """RFC 8628 §3.5 ``access_denied`` at /token: a 400, unlike the 403 of ``AccessDenied``."""
+
+    error = "access_denied"
+
+
 class BrowserError(PageError):
     """A failure in the browser part of the login, shown as a page and never redirected:
     either the redirect URI is not trusted (yet), or there is nobody to redirect to."""
@@ -109,6 +133,20 @@ class LoginRefused(BrowserError):
 
     status = 403
     title = "You cannot sign in to this MCP server"
+
+
+class TooManyUserCodes(BrowserError):
+    """RFC 8628 §5.1: too many wrong user codes from one address; a page, with Retry-After."""
+
+    status = 429
+    title = "Too many attempts"
+
+    def __init__(self, description: str, *, retry_after: int) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+    def extra_headers(self, request_headers: Mapping[str, str]) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 @dataclass

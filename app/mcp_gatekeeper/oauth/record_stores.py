@@ -18,11 +18,15 @@ from .hashing import secret_key
 from .records import (
     Approval,
     AuthorizationCode,
+    DeviceGrant,
+    GuessBucket,
     IssuedFromCode,
     IssuedRecord,
     LoginTransaction,
+    MachineClientRecord,
     PendingConsent,
     RefreshFamily,
+    UserCode,
 )
 from .sealed import RecordCodec
 
@@ -129,6 +133,14 @@ class OAuthRecords:
     refresh_tokens: Pointers
     #: Every access token issued, by ``jti`` (``issued.py``).
     issued: RecordStore[IssuedRecord]
+    #: Machine clients made through the admin API, by client id (``clients/machines.py``).
+    machine_clients: RecordStore[MachineClientRecord]
+    #: RFC 8628 device authorizations, named by the device code's hash (``device_grants.py``).
+    device_grants: RecordStore[DeviceGrant]
+    #: User codes to the device grant they name, named by the user code.
+    user_codes: RecordStore[UserCode]
+    #: Wrong user codes per client address (``user_code_guesses.py``).
+    user_code_guesses: RecordStore[GuessBucket]
 
     @classmethod
     def open(cls, store: Store, codec: RecordCodec) -> OAuthRecords:
@@ -144,4 +156,8 @@ class OAuthRecords:
             families=kind("families", RefreshFamily, False),
             refresh_tokens=Pointers(store),
             issued=kind("issued-tokens", IssuedRecord, False),
+            machine_clients=kind("machine-clients", MachineClientRecord, False),
+            device_grants=kind("device-grants", DeviceGrant, False),
+            user_codes=kind("user-codes", UserCode, True),
+            user_code_guesses=kind("user-code-guesses", GuessBucket, False),
         )

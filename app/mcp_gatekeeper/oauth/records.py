@@ -8,6 +8,8 @@ out nothing that can be replayed. Where each kind is kept, and under which key, 
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import BaseModel, PrivateAttr
 
 from ..providers import UpstreamIdentity
@@ -65,6 +67,15 @@ class AuthorizationRequest(BaseModel):
     scopes: tuple[str, ...]
     #: ``prompt=consent`` (OIDC Core §3.1.2.1): ask again even when an approval is remembered.
     prompt_consent: bool = False
+    #: RFC 8628: set for a device sign-in (``device_grants.py``), the hash of its device code
+    #: (``redirect_uri`` and ``code_challenge`` are then empty: nobody is redirected), and the
+    #: user code the consent page shows so that a phished code can be recognised.
+    device_code_hash: str | None = None
+    user_code: SealedStr | None = None
+
+    @property
+    def is_device(self) -> bool:
+        return self.device_code_hash is not None
 
 
 class LoginTransaction(BaseModel):
@@ -130,6 +141,41 @@ class Approval(BaseModel):
     scopes: tuple[str, ...]
 
 
+class DeviceGrant(BaseModel):
+    """RFC 8628: one device authorization, from /device_authorization until its token is taken
+    (namespace ``device-grants``, named by the device code's hash). Polls and the user's answer
+    update it by compare-and-swap, so every replica sees one state."""
+
+    client_id: str
+    issuer: str
+    resource: str
+    scopes: tuple[str, ...]
+    user_code_hash: str
+    expires_at: float
+    #: Seconds a poll must wait after the previous one; each ``slow_down`` adds 5 (§3.5).
+    interval: float
+    last_poll: float | None = None
+    #: How often the verification page accepted its user code (each starts a login).
+    entries: int = 0
+    status: Literal["pending", "approved", "denied"] = "pending"
+    #: Who approved, once approved.
+    user: User | None = None
+
+
+class UserCode(BaseModel):
+    """A user code (namespace ``user-codes``, named by its hash): which device grant it is."""
+
+    device_code_hash: str
+
+
+class GuessBucket(BaseModel):
+    """Wrong user codes one client address may still enter (a token bucket in the store, so
+    replicas share it; namespace ``user-code-guesses``)."""
+
+    tokens: float
+    refilled: float
+
+
 class IssuedRecord(BaseModel):
     """Who holds a live access token (``issued.py``); never the token itself."""
 
@@ -141,3 +187,17 @@ class IssuedRecord(BaseModel):
     email: str
     groups: tuple[str, ...] = ()
     expires_at: float
+
+
+class MachineClientRecord(BaseModel):
+    """A machine client an administrator made (``admin clients create``; namespace
+    ``machine-clients``, named by its client id): its secret only as a hash, or its public keys."""
+
+    client_id: str
+    name: str | None = None
+    secret_hash: str | None = None
+    jwks_uri: str | None = None
+    jwks: dict[str, Any] | None = None
+    hosts: tuple[str, ...]
+    scopes: tuple[str, ...]
+    created_at: float

@@ -8,10 +8,11 @@ refuses repeats), and a bad request is a precise RFC 6749 §5.2 error, never a v
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
+from ..config.grants import GrantsConfig
 from .errors import InvalidRequest, OAuthError, UnsupportedGrantType
 
 #: A parameter the grant needs: present and not empty.
@@ -39,28 +40,86 @@ class RefreshTokenGrant(GrantRequest):
     scope: str | None = None
 
 
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105 (a URN)
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 (a URN)
+
+
+class DeviceCodeGrant(GrantRequest):
+    """RFC 8628 §3.4: polled by the device until the user approved or denied."""
+
+    grant_type: Literal["urn:ietf:params:oauth:grant-type:device_code"]
+    device_code: Required
+
+
+class ClientCredentialsGrant(GrantRequest):
+    """RFC 6749 §4.4: a confidential client acting for itself."""
+
+    grant_type: Literal["client_credentials"]
+    scope: str | None = None
+
+
+class JwtBearerGrant(GrantRequest):
+    """RFC 7523 §2.1: a workload's JWT from a trusted issuer, exchanged for an access token."""
+
+    grant_type: Literal["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+    assertion: Required
+    scope: str | None = None
+
+
+class TokenExchangeGrant(GrantRequest):
+    """RFC 8693 §2.1: an actor exchanging a user's access token for a narrower one."""
+
+    grant_type: Literal["urn:ietf:params:oauth:grant-type:token-exchange"]
+    subject_token: Required
+    subject_token_type: Required
+    actor_token: str | None = None
+    actor_token_type: str | None = None
+    requested_token_type: str | None = None
+    audience: str | None = None
+    scope: str | None = None
+
+
 TokenRequest = Annotated[
-    AuthorizationCodeGrant | RefreshTokenGrant, Field(discriminator="grant_type")
+    AuthorizationCodeGrant
+    | RefreshTokenGrant
+    | DeviceCodeGrant
+    | ClientCredentialsGrant
+    | JwtBearerGrant
+    | TokenExchangeGrant,
+    Field(discriminator="grant_type"),
 ]
 _ADAPTER: TypeAdapter[TokenRequest] = TypeAdapter(TokenRequest)
-GRANT_TYPES = frozenset(
-    get_args(model.model_fields["grant_type"].annotation)[0]
-    for model in get_args(get_args(TokenRequest)[0])
-)
 
 
-def check_grant_type(form: Mapping[str, str]) -> str:
+#: Always on: the browser login and its refreshes.
+BASE_GRANT_TYPES = frozenset({"authorization_code", "refresh_token"})
+
+
+def enabled_grant_types(grants: GrantsConfig) -> frozenset[str]:
+    """What this configuration accepts at /token (and advertises in its metadata)."""
+    optional = {
+        DEVICE_CODE: grants.device_code.enabled,
+        "client_credentials": grants.client_credentials.enabled,
+        JWT_BEARER: grants.jwt_bearer.enabled,
+        TOKEN_EXCHANGE: grants.token_exchange.enabled,
+    }
+    return BASE_GRANT_TYPES | {name for name, enabled in optional.items() if enabled}
+
+
+def check_grant_type(form: Mapping[str, str], enabled: frozenset[str]) -> str:
     """The grant type, known before the client is authenticated (RFC 6749 §5.2 order)."""
     grant_type = form.get("grant_type")
     if not grant_type:
         raise InvalidRequest("grant_type is required")
-    if grant_type not in GRANT_TYPES:
+    if grant_type not in enabled:
         raise UnsupportedGrantType(f"grant_type {grant_type!r} is not supported")
     return grant_type
 
 
-def parse_token_request(form: Mapping[str, str]) -> TokenRequest:
-    check_grant_type(form)
+def parse_token_request(form: Mapping[str, str], enabled: frozenset[str]) -> TokenRequest:
+    check_grant_type(form, enabled)
     try:
         return _ADAPTER.validate_python(dict(form))
     except ValidationError as exc:

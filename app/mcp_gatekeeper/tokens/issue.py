@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -32,8 +33,12 @@ def mint_access_token(
     client_id: str,
     now: float,
     lifetime: timedelta,
+    extra_claims: Mapping[str, Any] | None = None,
 ) -> IssuedToken:
-    """A token for exactly one MCP host: ``aud`` is that host's canonical resource."""
+    """A token for exactly one MCP host: ``aud`` is that host's canonical resource.
+
+    ``extra_claims`` (``act`` for delegation, ``gty`` for the grant a machine used) never
+    replace the claims above."""
     issued_at = int(now)
     expires_at = issued_at + int(lifetime.total_seconds())
     jti = secrets.token_urlsafe(16)
@@ -52,6 +57,8 @@ def mint_access_token(
         "exp": expires_at,
         "jti": jti,
     }
+    if extra_claims:
+        claims = {**extra_claims, **claims}
     key = ring.current
     token = jwt.encode(
         claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": TOKEN_TYPE}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
@@ -21,6 +21,8 @@ from ..hosts import McpHost
 from ..keys import ALGORITHM, KeyManager
 from .claims import (
     FORBIDDEN_HEADER_PARAMS,
+    MAX_ACTOR_LENGTH,
+    MAX_DELEGATION_DEPTH,
     MAX_TOKEN_BYTES,
     TOKEN_TYPE,
     AccessClaims,
@@ -35,6 +37,8 @@ Rendered = TypeVar("Rendered")
 MAX_KNOWN_HEADERS = 16
 _TYPES = frozenset({TOKEN_TYPE, f"application/{TOKEN_TYPE}"})
 _TIME_MAX = 2**53
+#: What an ``act`` object may hold: this service writes nothing else (RFC 8693 §4.1).
+_ACT_MEMBERS = frozenset({"sub", "act"})
 
 
 class InvalidToken(Exception):
@@ -101,6 +105,21 @@ class TokenVerifier(Generic[Rendered]):
             raise InvalidToken("revoked")
         return cached
 
+    def verify_for_any_host(self, token: str, hosts: Iterable[McpHost]) -> AccessClaims:
+        """The claims of a token ``verify`` accepts at the one of ``hosts`` its audience names
+        (the authorization server, exchanging it); never from or into the cache."""
+        if len(token) > MAX_TOKEN_BYTES:
+            raise InvalidToken("oversized")
+        claims = self._verify_signed(token).claims
+        host = next((host for host in hosts if host.resource == claims.audience), None)
+        if host is None:
+            raise InvalidToken("wrong audience")
+        if claims.issuer != host.issuer:
+            raise InvalidToken("wrong issuer")
+        if claims.jti in self._revoked:
+            raise InvalidToken("revoked")
+        return claims
+
     def _remember(self, digest: bytes, verified: Verified[Rendered]) -> None:
         cache = self._cache
         cache[digest] = verified
@@ -154,15 +173,34 @@ class TokenVerifier(Generic[Rendered]):
                 raise InvalidToken("malformed claims")
         if not sub or type(groups) is not list or not all(type(g) is str for g in groups):
             raise InvalidToken("malformed claims")
+        actors = _actors(payload["act"]) if "act" in payload else ()
         return AccessClaims(
             issuer=iss,
             audience=aud,
-            identity=Identity(subject=sub, email=email, groups=tuple(groups)),
+            identity=Identity(subject=sub, email=email, groups=tuple(groups), actors=actors),
             scopes=tuple(scope.split()),
             client_id=str(payload.get("client_id", "")),
             jti=jti,
             expires_at=float(expires),
         )
+
+
+def _actors(act: Any) -> tuple[str, ...]:
+    """The ``sub`` of each actor, outermost first: objects of ``sub`` and an optional nested
+    ``act``, nothing else, a bounded number deep; anything else fails the whole token."""
+    chain: list[str] = []
+    while True:
+        if type(act) is not dict or not _ACT_MEMBERS.issuperset(act):
+            raise InvalidToken("malformed act")
+        sub = act.get("sub")
+        if type(sub) is not str or not sub or len(sub) > MAX_ACTOR_LENGTH:
+            raise InvalidToken("malformed act")
+        chain.append(sub)
+        if len(chain) > MAX_DELEGATION_DEPTH:
+            raise InvalidToken("malformed act")
+        if "act" not in act:
+            return tuple(chain)
+        act = act["act"]
 
 
 def _kid(header: bytes) -> str:

@@ -170,6 +170,7 @@ projected volume, never a value. */}}
 {{- $config := dict "provider" $provider "proxy" $proxy "server" $server -}}
 {{- with $v.tokens }}{{ $_ := set $config "tokens" . }}{{ end -}}
 {{- with $v.clients }}{{ $_ := set $config "clients" . }}{{ end -}}
+{{- with $v.grants }}{{ $_ := set $config "grants" . }}{{ end -}}
 {{- $files := include "mcp-gatekeeper.secretFiles" . | fromJson -}}
 {{- if ne (include "mcp-gatekeeper.storeKind" .) "memory" -}}
 {{- $st := $v.store -}}

@@ -9,6 +9,11 @@
 //                     <sub>@example.test, verified, no groups.
 //      TOKEN_AUTH_METHOD  the client's token endpoint auth method (client_secret_basic); it is
 //                     also the only method advertised, to test the client_secret_post fallback.
+//      WORKLOAD_CLIENTS  JSON [{"client_id", "client_secret", "claims": {...}}]: confidential clients
+//                     of the client_credentials grant whose access tokens are JWTs for the
+//                     resource indicator asked (aud = that resource), with "claims" merged in
+//                     ("sub" too): a CI provider's OIDC token for a job, as workload identity.
+//      WORKLOAD_TTL   those tokens' lifetime in seconds (300).
 // Prints one line "READY <issuer>" on stdout once listening.
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -23,6 +28,23 @@ const CLIENT_SECRET = process.env.CLIENT_SECRET || 'mcp-auth-secret';
 const REDIRECT_URIS = (process.env.REDIRECT_URIS || 'http://127.0.0.1:8080/callback').split(',');
 const ACCOUNTS_FILE = process.env.ACCOUNTS_FILE || '';
 const TOKEN_AUTH_METHOD = process.env.TOKEN_AUTH_METHOD || 'client_secret_basic';
+const WORKLOAD_CLIENTS = JSON.parse(process.env.WORKLOAD_CLIENTS || '[]');
+const WORKLOAD_TTL = Number(process.env.WORKLOAD_TTL || 300);
+const WORKLOAD_CLAIMS = Object.fromEntries(WORKLOAD_CLIENTS.map((c) => [c.client_id, c.claims || {}]));
+const workloadClients = WORKLOAD_CLIENTS.map((c) => ({
+  client_id: c.client_id, client_secret: c.client_secret, redirect_uris: [],
+  grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: TOKEN_AUTH_METHOD,
+}));
+// Only with workload clients: the other tests' flows stay exactly as they were.
+const workloadFeatures = WORKLOAD_CLIENTS.length === 0 ? {} : {
+  clientCredentials: { enabled: true },
+  resourceIndicators: {
+    enabled: true,
+    getResourceServerInfo: async (ctx, resourceIndicator) => ({
+      scope: 'ci', audience: resourceIndicator, accessTokenTTL: WORKLOAD_TTL, accessTokenFormat: 'jwt',
+    }),
+  },
+};
 
 function accountClaims(sub) {
   const accounts = ACCOUNTS_FILE ? JSON.parse(fs.readFileSync(ACCOUNTS_FILE, 'utf8')) : {};
@@ -73,7 +95,7 @@ server.listen(PORT, HOST, () => {
       client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: REDIRECT_URIS,
       grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
       token_endpoint_auth_method: TOKEN_AUTH_METHOD,
-    }],
+    }, ...workloadClients],
     clientAuthMethods: [TOKEN_AUTH_METHOD],
     jwks: { keys: [jwk] },
     cookies: { keys: ['test-only-cookie-key'] },
@@ -86,6 +108,12 @@ server.listen(PORT, HOST, () => {
     features: {
       devInteractions: { enabled: !AUTO },
       revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
+      ...workloadFeatures,
+    },
+    formats: {
+      customizers: {
+        jwt: async (ctx, token, jwt) => { Object.assign(jwt.payload, WORKLOAD_CLAIMS[token.clientId] || {}); },
+      },
     },
     // oidc-provider drops offline_access unless prompt=consent (OIDC Core §11). Keycloak, Okta,
     // Auth0 and Entra ID issue refresh tokens without it, and so does this test provider.

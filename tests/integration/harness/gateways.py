@@ -30,6 +30,7 @@ IDENTITY_HEADERS = (
     "X-Auth-Request-Email",
     "X-Auth-Request-Groups",
     "X-Auth-Request-Scopes",
+    "X-Auth-Request-Actor",
 )
 GATEWAY_NAMES: tuple[str, ...] = ("ingress-nginx", "envoy", "traefik", "caddy")
 #: which `proxy.trustedHostHeaders` family the service must use behind each gateway

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..token_requests import DEVICE_CODE
+
 AuthMethod = Literal["none", "client_secret_basic", "client_secret_post"]
 SUPPORTED_AUTH_METHODS: tuple[AuthMethod, ...] = (
     "none",
@@ -13,6 +15,10 @@ SUPPORTED_AUTH_METHODS: tuple[AuthMethod, ...] = (
     "client_secret_post",
 )
 GRANT_TYPES = ("authorization_code", "refresh_token")
+#: RFC 8628: a client may register it only while ``grants.deviceCode`` is enabled.
+DEVICE_GRANT_TYPES = (*GRANT_TYPES, DEVICE_CODE)
+#: What a device-only client (a command line without a browser) registers: no redirect URIs.
+DEVICE_ONLY_GRANT_TYPES = (frozenset({DEVICE_CODE}), frozenset({DEVICE_CODE, "refresh_token"}))
 
 
 class ClientMetadata(BaseModel):
@@ -21,7 +27,9 @@ class ClientMetadata(BaseModel):
     # Unknown members are ignored, as RFC 7591 §2 requires of servers.
     model_config = ConfigDict(extra="ignore")
 
-    redirect_uris: list[str] = Field(min_length=1, max_length=20)
+    #: At least one for the authorization-code grant (``ClientRegistry.check_metadata``); a
+    #: device-flow or machine client has none.
+    redirect_uris: list[str] = Field(default_factory=list, max_length=20)
     # RFC 7591 §2 default; MCP clients send "none".
     token_endpoint_auth_method: str = "client_secret_basic"  # noqa: S105
     grant_types: list[str] = Field(default_factory=lambda: ["authorization_code"])
@@ -45,6 +53,13 @@ class ClientMetadata(BaseModel):
         return value
 
 
+class MachineBinding(BaseModel):
+    """What a confidential machine client may get tokens for (``grants.clientCredentials``)."""
+
+    hosts: tuple[str, ...]
+    scopes: tuple[str, ...]
+
+
 class RegisteredClient(BaseModel):
     """A client we know: registered here, or described by its metadata document."""
 
@@ -55,6 +70,8 @@ class RegisteredClient(BaseModel):
     metadata: ClientMetadata
     #: True for a Client ID Metadata Document (``client_id`` is its https URL).
     from_metadata_document: bool = False
+    #: Set for operator-made machine clients (client credentials), never for registered ones.
+    machine: MachineBinding | None = None
 
     @property
     def auth_method(self) -> str:

@@ -17,7 +17,14 @@ from ...store import Store
 from ..errors import InvalidClientMetadata, InvalidRedirectUri
 from ..hashing import secret_key
 from .metadata_document_rules import UnusableMetadataDocument
-from .models import GRANT_TYPES, SUPPORTED_AUTH_METHODS, ClientMetadata, RegisteredClient
+from .models import (
+    DEVICE_GRANT_TYPES,
+    DEVICE_ONLY_GRANT_TYPES,
+    GRANT_TYPES,
+    SUPPORTED_AUTH_METHODS,
+    ClientMetadata,
+    RegisteredClient,
+)
 from .redirect_uris import registration_problem
 from .registration_limit import RegistrationLimit
 
@@ -48,8 +55,12 @@ class ClientRegistry:
         allowed_redirect_urls: list[str],
         documents: MetadataDocumentSource | None,
         clock: Callable[[], float] = time.time,
+        *,
+        device_flow: bool = False,
     ) -> None:
         self._store = store
+        #: ``grants.deviceCode.enabled``: clients may register the device_code grant.
+        self._device_flow = device_flow
         self._config = config
         self._allowed = allowed_redirect_urls
         self._documents = documents
@@ -90,12 +101,21 @@ class ClientRegistry:
             raise InvalidClientMetadata(
                 "token_endpoint_auth_method must be one of " + ", ".join(SUPPORTED_AUTH_METHODS)
             )
-        if "authorization_code" not in metadata.grant_types:
+        device_only = self._device_flow and set(metadata.grant_types) in DEVICE_ONLY_GRANT_TYPES
+        if device_only and metadata.redirect_uris:
+            raise InvalidClientMetadata("a device-flow client has no redirect_uris")
+        if not device_only and "authorization_code" not in metadata.grant_types:
             raise InvalidClientMetadata("grant_types must include authorization_code")
-        unknown = set(metadata.grant_types) - set(GRANT_TYPES)
+        if not device_only and not metadata.redirect_uris:
+            raise InvalidClientMetadata("redirect_uris: List should have at least 1 item")
+        supported = DEVICE_GRANT_TYPES if self._device_flow else GRANT_TYPES
+        unknown = set(metadata.grant_types) - set(supported)
         if unknown:
             raise InvalidClientMetadata(f"unsupported grant_types: {', '.join(sorted(unknown))}")
-        if metadata.response_types != ["code"]:
+        # RFC 7591 §2: response_types defaults to ["code"]; a device-only client uses none.
+        if metadata.response_types != ["code"] and not (
+            device_only and metadata.response_types == []
+        ):
             raise InvalidClientMetadata('response_types must be ["code"]')
 
     async def save(self, client: RegisteredClient) -> None:

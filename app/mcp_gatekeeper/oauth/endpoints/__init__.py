@@ -4,8 +4,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import authorize, callback, consent, register, revoke, token
+from . import (
+    authorize,
+    callback,
+    consent,
+    device,
+    device_authorization,
+    register,
+    revoke,
+    token,
+)
 
 ROUTERS: tuple[APIRouter, ...] = tuple(
-    module.router for module in (authorize, callback, consent, token, revoke, register)
+    module.router
+    for module in (
+        authorize,
+        callback,
+        consent,
+        token,
+        revoke,
+        register,
+        device_authorization,
+        device,
+    )
 )

@@ -7,16 +7,13 @@ back to the client's redirect URI with ``error``, ``state`` and ``iss``.
 
 from __future__ import annotations
 
-import secrets
-
 from fastapi import APIRouter, Request, Response
 
 from ...edge import issuer_of, mcp_host_of
 from ...hosts import McpHost
-from ...paths import AUTHORIZE_PATH, CALLBACK_PATH
+from ...paths import AUTHORIZE_PATH
 from ...pkce import is_valid_challenge
 from ...providers import ProviderError
-from ...responses import see_other
 from ...scopes.advertised import advertised_scopes
 from ...services import Services, ServicesDep
 from ..clients.metadata_document_rules import UnusableMetadataDocument
@@ -33,9 +30,9 @@ from ..errors import (
     TemporarilyUnavailable,
     UnsupportedResponseType,
 )
-from ..records import AuthorizationRequest, LoginTransaction
+from ..records import AuthorizationRequest
 from ..scopes import requested_scopes
-from .browser import bind_browser
+from .browser import start_login
 
 router = APIRouter()
 
@@ -168,21 +165,10 @@ def _default_resource(request: Request, services: Services) -> str:
 async def authorize(request: Request, services: ServicesDep) -> Response:
     issuer = issuer_of(request, services.hosts)
     authorization = await validate(request, services, issuer)
-    state = secrets.token_urlsafe(32)
-    try:
-        login = await services.provider.begin(callback_url=issuer + CALLBACK_PATH, state=state)
-    except ProviderError as exc:
-        target = RedirectTarget(authorization.redirect_uri, authorization.state, issuer)
-        raise AuthorizationRedirect(
-            TemporarilyUnavailable(f"The identity provider cannot be reached: {exc}"), target
-        ) from None
-    response = see_other(login.url)
-    timeout = services.config.tokens.login_timeout.total_seconds()
-    transaction = LoginTransaction(
-        request=authorization,
-        browser=bind_browser(response, issuer, int(timeout)),
-        provider_secrets=dict(login.secrets),
-        started_at=services.clock(),
-    )
-    await services.records.logins.put(state, transaction, timeout)
-    return response
+    target = RedirectTarget(authorization.redirect_uri, authorization.state, issuer)
+
+    def unreachable(exc: ProviderError) -> Exception:
+        reason = TemporarilyUnavailable(f"The identity provider cannot be reached: {exc}")
+        return AuthorizationRedirect(reason, target)
+
+    return await start_login(services, authorization, unreachable)

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 
 from fastapi import Request, Response
 
+from ...paths import CALLBACK_PATH
+from ...providers import ProviderError
+from ...responses import see_other
+from ...services import Services
 from ..hashing import secret_key
-from ..records import BrowserBinding
+from ..records import AuthorizationRequest, BrowserBinding, LoginTransaction
 
 
 def bind_browser(response: Response, issuer: str, max_age: int) -> BrowserBinding:
@@ -37,3 +42,28 @@ def forget_browser(response: Response, binding: BrowserBinding) -> None:
     response.delete_cookie(
         binding.cookie, path="/", secure=binding.secure, httponly=True, samesite="lax"
     )
+
+
+async def start_login(
+    services: Services,
+    authorization: AuthorizationRequest,
+    unreachable: Callable[[ProviderError], Exception],
+) -> Response:
+    """To the identity provider, with this browser bound to the login (``/callback`` takes it
+    from there); ``unreachable`` says how a provider that cannot be reached is reported."""
+    issuer = authorization.issuer
+    state = secrets.token_urlsafe(32)
+    try:
+        login = await services.provider.begin(callback_url=issuer + CALLBACK_PATH, state=state)
+    except ProviderError as exc:
+        raise unreachable(exc) from None
+    response = see_other(login.url)
+    timeout = services.config.tokens.login_timeout.total_seconds()
+    transaction = LoginTransaction(
+        request=authorization,
+        browser=bind_browser(response, issuer, int(timeout)),
+        provider_secrets=dict(login.secrets),
+        started_at=services.clock(),
+    )
+    await services.records.logins.put(state, transaction, timeout)
+    return response

@@ -53,9 +53,11 @@ async def callback(request: Request, services: ServicesDep) -> Response:
     if "error" in request.query_params:
         upstream = request.query_params.get("error", "")[:64]
         audit("login_denied", reason=f"identity provider answered {upstream}", **fields)
-        raise AuthorizationRedirect(
-            AccessDenied("The sign-in at the identity provider did not complete"), target
-        )
+        incomplete = "The sign-in at the identity provider did not complete"
+        if authorization.is_device:
+            # Nobody to redirect to: the device keeps polling until the code expires.
+            raise BrowserError(incomplete + ". Enter the code again to retry.")
+        raise AuthorizationRedirect(AccessDenied(incomplete), target)
     try:
         identity = await services.provider.complete(
             callback_url=issuer + CALLBACK_PATH,

@@ -25,6 +25,7 @@ from ...pages import render_page
 from ...paths import CONSENT_PATH
 from ...responses import NO_STORE, page_security_headers, see_other
 from ...services import Services, ServicesDep
+from .. import device_grants
 from ..approvals import approval_key
 from ..clients.metadata_document_rules import UnusableMetadataDocument
 from ..clients.redirect_uris import is_loopback_redirect_uri
@@ -77,7 +78,10 @@ async def consent_page(request: Request, services: ServicesDep) -> Response:
         logo=client.metadata.logo_uri if _is_https(client.metadata.logo_uri) else None,
         first_seen=client.client_id_issued_at > services.clock() - FIRST_SEEN_SECONDS,
         redirect_host=urlsplit(pending.request.redirect_uri).netloc,
-        loopback_only=all(is_loopback_redirect_uri(uri) for uri in client.metadata.redirect_uris),
+        # A device sign-in (RFC 8628) redirects nowhere: the page names the code instead.
+        user_code=pending.request.user_code if pending.request.is_device else None,
+        loopback_only=not pending.request.is_device
+        and all(is_loopback_redirect_uri(uri) for uri in client.metadata.redirect_uris),
         resource=pending.request.resource,
         host=host.host,
         user=pending.user,
@@ -109,6 +113,8 @@ async def consent_answer(request: Request, services: ServicesDep) -> Response:
     await services.records.consents.forget(consent_id)
     authorization, user = pending.request, pending.user
     fields = {"client_id": authorization.client_id, "sub": user.subject}
+    if authorization.is_device:
+        return await _answer_device(services, pending, decision, scope)
     if decision != "approve":
         audit("consent_denied", **fields)
         target = RedirectTarget(
@@ -123,6 +129,40 @@ async def consent_answer(request: Request, services: ServicesDep) -> Response:
     audit("consent_given", requested=list(authorization.scopes), scopes=list(approved), **fields)
     granted = authorization.model_copy(update={"scopes": approved})
     response = see_other(await issue_code(services, granted, user))
+    forget_browser(response, pending.browser)
+    return response
+
+
+async def _answer_device(
+    services: Services, pending: PendingConsent, decision: str, ticked: list[str]
+) -> Response:
+    """RFC 8628: the device grant is approved or denied; the browser is told to go back to the
+    device. Nothing is remembered: the next device sign-in asks again."""
+    authorization, user = pending.request, pending.user
+    approve = decision == "approve"
+    scopes = _approved_scopes(services, authorization, ticked) if approve else None
+    code_hash = authorization.device_code_hash or ""
+    if not await device_grants.decide(services, code_hash, user, scopes):
+        raise BrowserError("This device sign-in has expired or was already answered.")
+    fields = {"client_id": authorization.client_id, "sub": user.subject}
+    if scopes is None:
+        audit("device_denied", resource=authorization.resource, **fields)
+    else:
+        audit("device_authorized", resource=authorization.resource, scopes=list(scopes), **fields)
+    try:
+        client = await services.clients.get(authorization.client_id)
+    except UnusableMetadataDocument:
+        client = None  # the answer is recorded; only the client's name is missing on the page
+    host = services.host_for_resource(authorization.resource)
+    page = render_page(
+        "device.html",
+        title="Device sign-in",
+        outcome="approved" if approve else "denied",
+        client_name=client.display_name if client is not None else authorization.client_id,
+        host=host.host if host is not None else authorization.resource,
+        email=user.email,
+    )
+    response = HTMLResponse(page, headers={**NO_STORE, **page_security_headers()})
     forget_browser(response, pending.browser)
     return response
 

@@ -64,12 +64,13 @@ def _revoke_access(services: Services, client: RegisteredClient, token: str) -> 
 
 @router.post(REVOKE_PATH)
 async def revoke(request: Request, services: ServicesDep) -> Response:
-    issuer_of(request, services.hosts)
+    issuer = issuer_of(request, services.hosts)
     form = await read_form(request)
     token = form.get("token")
     if not token:
         raise InvalidRequest("token is required")
-    client = await authenticate_client(services, form, request.headers.get("authorization"))
+    authorization = request.headers.get("authorization")
+    client = await authenticate_client(services, form, authorization, issuer=issuer)
     hint = form.get("token_type_hint")
     if hint == "access_token" or not await _revoke_refresh(services, client, token):
         _revoke_access(services, client, token)

@@ -10,20 +10,31 @@ from ...edge import issuer_of, read_form
 from ...paths import TOKEN_PATH
 from ...responses import NO_STORE
 from ...services import ServicesDep
-from ..client_auth import authenticate_client
+from ..client_auth import authenticate_client, check_grant, presents_client
 from ..grants import grant
-from ..token_requests import check_grant_type, parse_token_request
+from ..token_requests import (
+    JWT_BEARER,
+    check_grant_type,
+    enabled_grant_types,
+    parse_token_request,
+)
 
 router = APIRouter()
 
 
 @router.post(TOKEN_PATH)
 async def token(request: Request, services: ServicesDep) -> Response:
-    issuer_of(request, services.hosts)
+    issuer = issuer_of(request, services.hosts)
     form = await read_form(request)
-    check_grant_type(form)
-    client = await authenticate_client(services, form, request.headers.get("authorization"))
-    body = await grant(services, client, parse_token_request(form))
+    enabled = enabled_grant_types(services.config.grants)
+    grant_type = check_grant_type(form, enabled)
+    authorization = request.headers.get("authorization")
+    client = None
+    # RFC 7523 §3.1: a workload's own JWT is enough; client authentication is optional there.
+    if grant_type != JWT_BEARER or presents_client(form, authorization):
+        client = await authenticate_client(services, form, authorization, issuer=issuer)
+        check_grant(services, client, grant_type)
+    body = await grant(services, client, parse_token_request(form, enabled), issuer=issuer)
     return JSONResponse(body, headers={**NO_STORE, "Pragma": "no-cache", **PUBLIC_CORS})
 
 

@@ -6,17 +6,43 @@ from typing import Any
 
 from ...services import Services
 from ..clients.models import RegisteredClient
-from ..token_requests import AuthorizationCodeGrant, RefreshTokenGrant, TokenRequest
+from ..errors import InvalidClient
+from ..token_requests import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    DeviceCodeGrant,
+    JwtBearerGrant,
+    RefreshTokenGrant,
+    TokenExchangeGrant,
+    TokenRequest,
+)
 from .authorization_code import authorization_code
+from .client_credentials import client_credentials
+from .device_code import device_code
+from .jwt_bearer import jwt_bearer
 from .refresh_token import refresh_token
+from .token_exchange import token_exchange
 
 
 async def grant(
-    services: Services, client: RegisteredClient, request: TokenRequest
+    services: Services, client: RegisteredClient | None, request: TokenRequest, *, issuer: str
 ) -> dict[str, Any]:
-    """The RFC 6749 §5.1 answer to ``request`` from ``client``, or an ``OAuthError``."""
+    """The RFC 6749 §5.1 answer to ``request`` from ``client``, or an ``OAuthError``.
+
+    ``client`` is None only for a jwt-bearer request that names no client; ``issuer`` is the
+    authorization server the request was made to."""
+    if isinstance(request, JwtBearerGrant):
+        return await jwt_bearer(services, client, request, issuer)
+    if client is None:
+        raise InvalidClient("client_id is missing")
     match request:
         case AuthorizationCodeGrant():
             return await authorization_code(services, client, request)
         case RefreshTokenGrant():
             return await refresh_token(services, client, request)
+        case DeviceCodeGrant():
+            return await device_code(services, client, request)
+        case ClientCredentialsGrant():
+            return await client_credentials(services, client, request, issuer)
+        case TokenExchangeGrant():
+            return await token_exchange(services, client, request)

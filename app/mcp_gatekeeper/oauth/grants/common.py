@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from ...ops.audit import audit
@@ -26,7 +28,11 @@ async def access_token(
     resource: str,
     scopes: tuple[str, ...],
     user: User,
+    extra_claims: Mapping[str, Any] | None = None,
+    lifetime: timedelta | None = None,
 ) -> IssuedToken:
+    """A token for ``resource`` in ``user``'s name (a machine's user has no email), recorded
+    before it is handed out."""
     host = services.host_for_resource(resource)
     if host is None:
         raise InvalidTarget(f"{resource} is no longer served here")
@@ -37,7 +43,9 @@ async def access_token(
         scopes=[scope for scope in scopes if scope != OFFLINE_ACCESS],
         client_id=client.client_id,
         now=services.clock(),
-        lifetime=services.config.tokens.access_token_ttl,
+        # Shorter for a token that must not outlive another (token exchange).
+        lifetime=services.config.tokens.access_token_ttl if lifetime is None else lifetime,
+        extra_claims=extra_claims,
     )
     # Every token a client gets, so an administrator can end it by client or by user.
     record = IssuedRecord(

@@ -50,3 +50,29 @@ async def test_each_app_counts_its_own_audit_events() -> None:
     assert counts["key_generated"] >= 1, "background work counts too"
     assert {event for event, count in untouched.items() if count} == {"key_generated"}
     assert untouched["replay_detected"] == 0, "watched events exist from the start at 0"
+
+
+async def test_token_requests_are_counted_by_grant_and_result() -> None:
+    """Per-grant outcomes at /token; a made-up grant_type is one bounded label, not a new one."""
+    async with running(make_config(), base_url=f"https://{A}") as (_app, client):
+        driver = Driver(client)
+        client_id = (await driver.register())["client_id"]
+        code, login = await driver.code_for(client_id)
+        assert (await driver.exchange(code, login)).status_code == 200
+        assert (await driver.exchange(code, login)).json()["error"] == "invalid_grant"
+        for grant_type in ("password", "x" * 300, "client_credentials"):
+            form = {"grant_type": grant_type, "client_id": client_id}
+            assert (await driver.token(form)).json()["error"] == "unsupported_grant_type"
+        text = (await client.get("/metrics")).text
+    counts = {
+        (sample.labels["grant"], sample.labels["result"]): sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "mcp_gatekeeper_token_requests"
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+    assert counts == {
+        ("authorization_code", "issued"): 1,
+        ("authorization_code", "invalid_grant"): 1,
+        ("unsupported", "unsupported_grant_type"): 3,
+    }

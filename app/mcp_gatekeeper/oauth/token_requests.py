@@ -108,6 +108,11 @@ def enabled_grant_types(grants: GrantsConfig) -> frozenset[str]:
     return BASE_GRANT_TYPES | {name for name, enabled in optional.items() if enabled}
 
 
+def grant_label(grant_type: str, enabled: frozenset[str]) -> str:
+    """A short, bounded name for metrics: the last part of a URN, ``unsupported`` otherwise."""
+    return grant_type.rsplit(":", 1)[-1] if grant_type in enabled else "unsupported"
+
+
 def check_grant_type(form: Mapping[str, str], enabled: frozenset[str]) -> str:
     """The grant type, known before the client is authenticated (RFC 6749 §5.2 order)."""
     grant_type = form.get("grant_type")

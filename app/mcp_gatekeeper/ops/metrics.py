@@ -102,6 +102,14 @@ class Metrics:
             ["event"],
             registry=own,
         )
+        self.token_requests = Counter(
+            "mcp_gatekeeper_token_requests_total",
+            "Token endpoint answers by grant (authorization_code, refresh_token, device_code, "
+            "client_credentials, jwt-bearer, token-exchange, unsupported) and result (issued, "
+            "or the OAuth error code)",
+            ["grant", "result"],
+            registry=own,
+        )
         self._decision_children: dict[tuple[str, str], Counter] = {}
         self._event_children: dict[str, Counter] = {
             event: self.audit_events.labels(event=event) for event in WATCHED_EVENTS
@@ -155,6 +163,9 @@ class Metrics:
             child = self.decisions.labels(host=host, result=result)
             self._decision_children[(host, result)] = child
         child.inc()
+
+    def count_token_request(self, grant: str, result: str) -> None:
+        self.token_requests.labels(grant=grant, result=result).inc()
 
     def count_event(self, event: str) -> None:
         child = self._event_children.get(event)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -9,13 +11,15 @@ from ...cors import PUBLIC_CORS, preflight
 from ...edge import issuer_of, read_form
 from ...paths import TOKEN_PATH
 from ...responses import NO_STORE
-from ...services import ServicesDep
+from ...services import Services, ServicesDep
 from ..client_auth import authenticate_client, check_grant, presents_client
+from ..errors import OAuthError
 from ..grants import grant
 from ..token_requests import (
     JWT_BEARER,
     check_grant_type,
     enabled_grant_types,
+    grant_label,
     parse_token_request,
 )
 
@@ -27,6 +31,24 @@ async def token(request: Request, services: ServicesDep) -> Response:
     issuer = issuer_of(request, services.hosts)
     form = await read_form(request)
     enabled = enabled_grant_types(services.config.grants)
+    # Only grant types this server knows become a metric label: the form is the client's.
+    label = grant_label(form.get("grant_type", ""), enabled)
+    try:
+        body = await _answer(request, services, form, issuer, enabled)
+    except OAuthError as exc:
+        services.metrics.count_token_request(label, exc.error)
+        raise
+    services.metrics.count_token_request(label, "issued")
+    return JSONResponse(body, headers={**NO_STORE, "Pragma": "no-cache", **PUBLIC_CORS})
+
+
+async def _answer(
+    request: Request,
+    services: Services,
+    form: dict[str, str],
+    issuer: str,
+    enabled: frozenset[str],
+) -> dict[str, Any]:
     grant_type = check_grant_type(form, enabled)
     authorization = request.headers.get("authorization")
     client = None
@@ -34,8 +56,7 @@ async def token(request: Request, services: ServicesDep) -> Response:
     if grant_type != JWT_BEARER or presents_client(form, authorization):
         client = await authenticate_client(services, form, authorization, issuer=issuer)
         check_grant(services, client, grant_type)
-    body = await grant(services, client, parse_token_request(form, enabled), issuer=issuer)
-    return JSONResponse(body, headers={**NO_STORE, "Pragma": "no-cache", **PUBLIC_CORS})
+    return await grant(services, client, parse_token_request(form, enabled), issuer=issuer)
 
 
 @router.options(TOKEN_PATH)

@@ -8,6 +8,7 @@ refuses repeats), and a bad request is a precise RFC 6749 §5.2 error, never a v
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
@@ -17,6 +18,16 @@ from .errors import InvalidRequest, OAuthError, UnsupportedGrantType
 
 #: A parameter the grant needs: present and not empty.
 Required = Annotated[str, StringConstraints(min_length=1)]
+
+
+@dataclass(frozen=True)
+class TokenCall:
+    """What every grant needs to know about the /token request besides its form."""
+
+    #: The authorization server the request was made to (host isolation).
+    issuer: str
+    #: RFC 9449: the thumbprint of the key a valid DPoP proof showed; the token is bound to it.
+    dpop_jkt: str | None = None
 
 
 class GrantRequest(BaseModel):

@@ -17,6 +17,7 @@ from ..errors import OAuthError
 from ..grants import grant
 from ..token_requests import (
     JWT_BEARER,
+    TokenCall,
     check_grant_type,
     enabled_grant_types,
     grant_label,
@@ -56,7 +57,8 @@ async def _answer(
     if grant_type != JWT_BEARER or presents_client(form, authorization):
         client = await authenticate_client(services, form, authorization, issuer=issuer)
         check_grant(services, client, grant_type)
-    return await grant(services, client, parse_token_request(form, enabled), issuer=issuer)
+    call = TokenCall(issuer)
+    return await grant(services, call, client, parse_token_request(form, enabled))
 
 
 @router.options(TOKEN_PATH)

@@ -13,6 +13,7 @@ from ..token_requests import (
     DeviceCodeGrant,
     JwtBearerGrant,
     RefreshTokenGrant,
+    TokenCall,
     TokenExchangeGrant,
     TokenRequest,
 )
@@ -25,24 +26,23 @@ from .token_exchange import token_exchange
 
 
 async def grant(
-    services: Services, client: RegisteredClient | None, request: TokenRequest, *, issuer: str
+    services: Services, call: TokenCall, client: RegisteredClient | None, request: TokenRequest
 ) -> dict[str, Any]:
     """The RFC 6749 §5.1 answer to ``request`` from ``client``, or an ``OAuthError``.
 
-    ``client`` is None only for a jwt-bearer request that names no client; ``issuer`` is the
-    authorization server the request was made to."""
+    ``client`` is None only for a jwt-bearer request that names no client."""
     if isinstance(request, JwtBearerGrant):
-        return await jwt_bearer(services, client, request, issuer)
+        return await jwt_bearer(services, call, client, request)
     if client is None:
         raise InvalidClient("client_id is missing")
     match request:
         case AuthorizationCodeGrant():
-            return await authorization_code(services, client, request)
+            return await authorization_code(services, call, client, request)
         case RefreshTokenGrant():
-            return await refresh_token(services, client, request)
+            return await refresh_token(services, call, client, request)
         case DeviceCodeGrant():
-            return await device_code(services, client, request)
+            return await device_code(services, call, client, request)
         case ClientCredentialsGrant():
-            return await client_credentials(services, client, request, issuer)
+            return await client_credentials(services, call, client, request)
         case TokenExchangeGrant():
-            return await token_exchange(services, client, request)
+            return await token_exchange(services, call, client, request)

@@ -11,14 +11,14 @@ from .. import families
 from ..clients.models import RegisteredClient
 from ..errors import InvalidGrant
 from ..records import IssuedFromCode
-from ..token_requests import AuthorizationCodeGrant
+from ..token_requests import AuthorizationCodeGrant, TokenCall
 from .common import access_token, check_resource, token_response
 
 USED_CODE_MEMORY = 600.0
 
 
 async def authorization_code(
-    services: Services, client: RegisteredClient, grant: AuthorizationCodeGrant
+    services: Services, call: TokenCall, client: RegisteredClient, grant: AuthorizationCodeGrant
 ) -> dict[str, Any]:
     record = await services.records.codes.take(grant.code)
     if record is None:
@@ -32,7 +32,9 @@ async def authorization_code(
     if not pkce.verify(grant.code_verifier, request.code_challenge):
         raise InvalidGrant("PKCE verification failed (code_verifier does not match)")
     check_resource(grant.resource, request.resource)
-    token = await access_token(services, client, request.resource, request.scopes, record.user)
+    token = await access_token(
+        services, call, client, request.resource, request.scopes, record.user
+    )
     refresh, family_id = None, None
     if client.may_refresh():
         family, refresh = await families.start_family(

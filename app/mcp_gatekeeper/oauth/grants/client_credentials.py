@@ -17,19 +17,19 @@ from ...services import Services
 from ..clients.models import MachineBinding, RegisteredClient
 from ..errors import InvalidScope, InvalidTarget, TemporarilyUnavailable, UnauthorizedClient
 from ..records import User
-from ..token_requests import ClientCredentialsGrant
+from ..token_requests import ClientCredentialsGrant, TokenCall
 from .common import access_token, token_response
 
 GRANT_CLAIM = {"gty": "client_credentials"}
 
 
 async def client_credentials(
-    services: Services, client: RegisteredClient, grant: ClientCredentialsGrant, issuer: str
+    services: Services, call: TokenCall, client: RegisteredClient, grant: ClientCredentialsGrant
 ) -> dict[str, Any]:
     binding = client.machine
     if binding is None:
         raise UnauthorizedClient("client_credentials is for machine clients an operator made")
-    host = _host(services, binding, grant.resource, issuer)
+    host = _host(services, binding, grant.resource, call.issuer)
     known = await services.scopes.scopes(host)
     if not known.available:
         # A token issued now would carry no scope for tools nobody has seen mapped yet.
@@ -39,7 +39,7 @@ async def client_credentials(
         )
     scopes = _scopes(binding, grant.scope, known.names)
     user = User(subject=client.client_id, email="")
-    token = await access_token(services, client, host.resource, scopes, user, GRANT_CLAIM)
+    token = await access_token(services, call, client, host.resource, scopes, user, GRANT_CLAIM)
     return token_response(token, None)
 
 

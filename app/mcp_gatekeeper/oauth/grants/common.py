@@ -14,6 +14,7 @@ from ..clients.models import RegisteredClient
 from ..errors import InvalidTarget
 from ..records import IssuedRecord, User
 from ..scopes import OFFLINE_ACCESS
+from ..token_requests import TokenCall
 
 
 def check_resource(asked: str | None, bound: str) -> None:
@@ -24,6 +25,7 @@ def check_resource(asked: str | None, bound: str) -> None:
 
 async def access_token(
     services: Services,
+    call: TokenCall,
     client: RegisteredClient,
     resource: str,
     scopes: tuple[str, ...],
@@ -31,8 +33,10 @@ async def access_token(
     extra_claims: Mapping[str, Any] | None = None,
     lifetime: timedelta | None = None,
 ) -> IssuedToken:
-    """A token for ``resource`` in ``user``'s name (a machine's user has no email), recorded
-    before it is handed out."""
+    """A token for ``resource`` in ``user``'s name (a machine's user has no email), bound to
+    the request's DPoP key if it showed one, recorded before it is handed out."""
+    if call.dpop_jkt is not None:
+        extra_claims = {**(extra_claims or {}), "cnf": {"jkt": call.dpop_jkt}}
     host = services.host_for_resource(resource)
     if host is None:
         raise InvalidTarget(f"{resource} is no longer served here")
@@ -66,7 +70,8 @@ def token_response(token: IssuedToken, refresh: str | None) -> dict[str, Any]:
     claims = token.claims
     body: dict[str, Any] = {
         "access_token": token.token,
-        "token_type": "Bearer",
+        # RFC 9449 §5: a bound token is a DPoP token, and the client must present it as one.
+        "token_type": "DPoP" if "cnf" in claims else "Bearer",
         "expires_in": claims["exp"] - claims["iat"],
         "scope": claims["scope"],
     }

@@ -23,7 +23,7 @@ from ..errors import (
 )
 from ..hashing import secret_key
 from ..records import DeviceGrant, User
-from ..token_requests import DeviceCodeGrant
+from ..token_requests import DeviceCodeGrant, TokenCall
 from .common import access_token, check_resource, token_response
 
 #: RFC 8628 §3.5: what each ``slow_down`` adds to the interval.
@@ -32,7 +32,7 @@ GONE = "The device code is invalid or was already used"
 
 
 async def device_code(
-    services: Services, client: RegisteredClient, grant: DeviceCodeGrant
+    services: Services, call: TokenCall, client: RegisteredClient, grant: DeviceCodeGrant
 ) -> dict[str, Any]:
     code_hash = secret_key(grant.device_code)
     found = await services.records.device_grants.get_stored(code_hash)
@@ -53,7 +53,7 @@ async def device_code(
         raise InvalidGrant(GONE)
     if taken.status == "denied" or taken.user is None:
         raise DeviceAccessDenied("The user denied the request")
-    return await _issue(services, client, taken, taken.user)
+    return await _issue(services, call, client, taken, taken.user)
 
 
 async def _poll(
@@ -74,9 +74,9 @@ async def _poll(
 
 
 async def _issue(
-    services: Services, client: RegisteredClient, record: DeviceGrant, user: User
+    services: Services, call: TokenCall, client: RegisteredClient, record: DeviceGrant, user: User
 ) -> dict[str, Any]:
-    token = await access_token(services, client, record.resource, record.scopes, user)
+    token = await access_token(services, call, client, record.resource, record.scopes, user)
     refresh = None
     if client.may_refresh():
         _family, refresh = await families.start_family(

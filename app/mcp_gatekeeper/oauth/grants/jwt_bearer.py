@@ -19,7 +19,7 @@ from ..assertions import AssertionRejected
 from ..clients.models import ClientMetadata, RegisteredClient
 from ..errors import InvalidGrant, InvalidScope, InvalidTarget, TemporarilyUnavailable
 from ..records import User
-from ..token_requests import JWT_BEARER, JwtBearerGrant
+from ..token_requests import JWT_BEARER, JwtBearerGrant, TokenCall
 from ..workloads import Workload
 from .common import access_token, token_response
 
@@ -29,7 +29,7 @@ MAX_SUBJECT_CHARS = 512
 
 
 async def jwt_bearer(
-    services: Services, client: RegisteredClient | None, grant: JwtBearerGrant, issuer: str
+    services: Services, call: TokenCall, client: RegisteredClient | None, grant: JwtBearerGrant
 ) -> dict[str, Any]:
     """RFC 7523 §2.1 at the ``/token`` of ``issuer`` (the authorization server asked)."""
     now = services.clock()
@@ -39,7 +39,7 @@ async def jwt_bearer(
     except AssertionRejected as exc:
         raise InvalidGrant(str(exc)) from None
     subject = _subject(workload.claims.get("sub"))
-    host = _host(services, workload, grant.resource, issuer)
+    host = _host(services, workload, grant.resource, call.issuer)
     scopes = await _scopes(services, workload, host, grant.scope)
     if services.workloads.single_use(workload.issuer):
         # Last, so a request refused for what it asks leaves the JWT usable for a right one.
@@ -52,7 +52,7 @@ async def jwt_bearer(
     )
     extra = {"gty": JWT_BEARER, "workload_iss": workload.issuer}
     token = await access_token(
-        services, holder, host.resource, scopes, User(subject=subject, email=""), extra
+        services, call, holder, host.resource, scopes, User(subject=subject, email=""), extra
     )
     audit(
         "workload_token_issued",

@@ -12,12 +12,12 @@ from .. import families
 from ..clients.models import RegisteredClient
 from ..errors import InvalidGrant, InvalidScope, TemporarilyUnavailable, UnauthorizedClient
 from ..records import RefreshFamily, User
-from ..token_requests import RefreshTokenGrant
+from ..token_requests import RefreshTokenGrant, TokenCall
 from .common import access_token, check_resource, token_response
 
 
 async def refresh_token(
-    services: Services, client: RegisteredClient, grant: RefreshTokenGrant
+    services: Services, call: TokenCall, client: RegisteredClient, grant: RefreshTokenGrant
 ) -> dict[str, Any]:
     if not client.may_refresh():
         raise UnauthorizedClient("This client did not register the refresh_token grant")
@@ -42,7 +42,7 @@ async def refresh_token(
             raise InvalidScope("A refresh may only narrow the granted scopes")
         scopes = tuple(scope for scope in family.scopes if scope in asked)
     await _recheck(services, family)
-    token = await access_token(services, client, family.resource, scopes, family.user)
+    token = await access_token(services, call, client, family.resource, scopes, family.user)
     try:
         refresh = await families.rotate(services, family, token.jti, token.expires_at)
     except families.LostRace:

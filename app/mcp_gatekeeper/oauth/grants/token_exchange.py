@@ -21,7 +21,7 @@ from ...tokens.claims import MAX_ACTOR_LENGTH
 from ..clients.models import RegisteredClient
 from ..errors import InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
 from ..records import User
-from ..token_requests import ACCESS_TOKEN_TYPE, TokenExchangeGrant
+from ..token_requests import ACCESS_TOKEN_TYPE, TokenCall, TokenExchangeGrant
 from .common import access_token, token_response
 
 #: RFC 8693 has no registered value for the grant a token came from; this one names it.
@@ -29,7 +29,7 @@ GRANT_TYPE_CLAIM = "token-exchange"
 
 
 async def token_exchange(
-    services: Services, client: RegisteredClient, grant: TokenExchangeGrant
+    services: Services, call: TokenCall, client: RegisteredClient, grant: TokenExchangeGrant
 ) -> dict[str, Any]:
     """RFC 8693 §2.2.1: a narrower token for the same user and host, acted on by ``client``."""
     settings = services.config.grants.token_exchange
@@ -65,6 +65,7 @@ async def token_exchange(
     identity = subject.identity
     token = await access_token(
         services,
+        call,
         client,
         subject.audience,
         scopes,

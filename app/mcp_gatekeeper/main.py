@@ -45,6 +45,8 @@ from .store import Store, StoreUnavailable
 from .store.factory import encryption_for, open_store
 from .store.health import MonitoredStore
 from .tokens import RevocationList
+from .tokens.dpop import ProofVerifier
+from .tokens.dpop_nonce import DpopNonces
 from .tokens.revocation_sync import RevocationSync
 
 log = logging.getLogger("mcp_gatekeeper")
@@ -139,6 +141,11 @@ def create_app(
         refresh_limit=RefreshLimit(clock, config.tokens.refreshes_per_minute),
         http=upstream_http,
         used_assertions=UsedAssertions(store),
+        dpop_proofs=ProofVerifier(
+            max_age=config.tokens.dpop_proof_max_age.total_seconds(),
+            leeway=config.tokens.clock_skew.total_seconds(),
+        ),
+        dpop_nonces=DpopNonces(lambda: keys.ring),
         machines=MachineClients(
             config.grants.client_credentials, records.machine_clients, upstream_http, clock
         ),

@@ -25,6 +25,8 @@ from .providers import IdentityProvider, UpstreamIdentity
 from .scopes.catalog import ScopeCatalog
 from .store import Store
 from .tokens import RevocationList
+from .tokens.dpop import ProofVerifier
+from .tokens.dpop_nonce import DpopNonces
 
 
 def same_resource(given: str, canonical: str) -> bool:
@@ -53,6 +55,9 @@ class Services:
     #: For what the service fetches from elsewhere (key sets of assertion signers).
     http: httpx.AsyncClient
     used_assertions: UsedAssertions
+    #: RFC 9449 at /token: proofs checked here; their jti kept single use through the store.
+    dpop_proofs: ProofVerifier
+    dpop_nonces: DpopNonces
     #: Machine clients for client credentials: configured and made by an administrator.
     machines: MachineClients
     #: The trusted issuers of workload JWTs (jwt-bearer grant), their keys fetched and kept.

@@ -88,6 +88,12 @@ class HostConfig(AccessPolicy):
         alias="baseScopes",
         description="Scopes offered up front (scopes_supported, 401 challenges); default: all",
     )
+    dpop: Literal["off", "allowed", "required"] = Field(
+        "off",
+        description="RFC 9449 sender-constrained tokens for this host: off (tokens are never "
+        "bound), allowed (bound when the client sends a DPoP proof), required (every token "
+        "must be bound). The gateway must forward the DPoP header and the original URL",
+    )
     tool_policy: Literal["enforce", "strict", "upstream"] = Field(
         "enforce",
         alias="toolPolicy",
@@ -249,6 +255,16 @@ class TokensConfig(StrictModel):
         ge=1,  # a bucket that never holds one whole refresh would refuse them all
         alias="refreshesPerMinute",
         description="Refreshes of one login per minute (and burst), per process",
+    )
+    dpop_proof_max_age: Duration = Field(
+        timedelta(seconds=60),
+        alias="dpopProofMaxAge",
+        description="How old (iat) a DPoP proof may be; clockSkew is added either way",
+    )
+    dpop_nonces: bool = Field(
+        False,
+        alias="dpopNonces",
+        description="Require server-provided nonces in DPoP proofs (RFC 9449 §8, §9)",
     )
 
     # A field validator (not a model one), so that each wrong setting is reported on its own

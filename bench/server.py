@@ -75,6 +75,9 @@ def build_config(cache_size: int, log_level: str) -> Config:
                     {
                         "host": BENCH_HOST,
                         "scopes": [{"name": "read", "description": "Read", "tools": ["get"]}],
+                        # Unbound tokens are checked exactly as on any host; bound ones
+                        # (bench/dpop_cost.py) need it.
+                        "dpop": "allowed",
                     }
                 ],
                 "trustedHostHeaders": "host",
@@ -85,7 +88,9 @@ def build_config(cache_size: int, log_level: str) -> Config:
     )
 
 
-def mint(state: Services, count: int, out: IO[str] | None = None) -> list[str]:
+def mint(
+    state: Services, count: int, out: IO[str] | None = None, jkt: str | None = None
+) -> list[str]:
     """``count`` fresh tokens (distinct ``jti``): returned, or written one per line to ``out``.
 
     Writing them out keeps them out of the server's memory: the RSS measured is the service's.
@@ -105,6 +110,7 @@ def mint(state: Services, count: int, out: IO[str] | None = None) -> list[str]:
             client_id="bench-client",
             now=now,
             lifetime=timedelta(hours=1),
+            extra_claims=None if jkt is None else {"cnf": {"jkt": jkt}},
         ).token
         if out is None:
             tokens.append(token)
@@ -185,6 +191,8 @@ async def commands(server: uvicorn.Server, state: Services, counter: DecodeCount
         if line[0] == "stats":
             entries = state.metrics.registry.get_sample_value("mcp_gatekeeper_token_cache_entries")
             reply({"decodes": counter.count, "cache_entries": entries})
+        elif line[0] == "bound" and len(line) == 2:
+            reply({"token": mint(state, 1, jkt=line[1])[0]})
         elif line[0] == "rotate":
             rotations = int(line[1]) if len(line) > 1 else 3
             baseline = float(line[2]) if len(line) > 2 else 0.5

@@ -8,9 +8,11 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
 
@@ -106,3 +108,28 @@ class DpopKey:
             body["nonce"] = nonce
         head: dict[str, Any] = {"typ": "dpop+jwt", "alg": self.alg, "jwk": self.jwk}
         return self.sign({**head, **(header or {})}, {**body, **(claims or {})})
+
+
+class DpopAuth(httpx2.Auth):
+    """What a DPoP client does on every request to a resource: ``Authorization: DPoP <token>``
+    and a fresh proof for this method and URL (with the server's nonce once it sent one)."""
+
+    def __init__(self, key: DpopKey, token: str) -> None:
+        self.key = key
+        self.token = token
+        self.nonce: str | None = None
+
+    def auth_flow(
+        self, request: httpx2.Request
+    ) -> Generator[httpx2.Request, httpx2.Response, None]:
+        url = str(request.url).split("?", 1)[0]
+        for _attempt in range(2):
+            request.headers["Authorization"] = f"DPoP {self.token}"
+            request.headers["DPoP"] = self.key.proof(
+                request.method, url, access_token=self.token, nonce=self.nonce
+            )
+            response = yield request
+            nonce = response.headers.get("dpop-nonce")
+            if response.status_code != 401 or nonce is None or nonce == self.nonce:
+                return
+            self.nonce = nonce  # RFC 9449 §9: retry once with the nonce the server asked for

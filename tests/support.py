@@ -93,6 +93,7 @@ def mint(
     scopes: tuple[str, ...] = ("read",),
     now: float | None = None,
     lifetime: timedelta = timedelta(hours=1),
+    extra_claims: dict[str, Any] | None = None,
 ) -> str:
     state = state_of(app)
     target = state.hosts.get(host_name)
@@ -105,6 +106,7 @@ def mint(
         client_id="test-client",
         now=state.clock() if now is None else now,
         lifetime=lifetime,
+        extra_claims=extra_claims,
     ).token
 
 

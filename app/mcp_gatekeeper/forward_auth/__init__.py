@@ -10,7 +10,11 @@ from ..keys import KeyManager
 from ..ops.metrics import Metrics
 from ..scopes.catalog import ScopeCatalog
 from ..tokens import RevocationList, TokenVerifier
+from ..tokens.dpop import ProofVerifier
+from ..tokens.dpop_nonce import DpopNonces
+from ..tokens.dpop_replay import SeenProofs
 from .authenticator import Authenticator, DenyAudit
+from .dpop_check import DpopCheck
 from .identity import IdentityRenderer
 from .original_request import OriginalRequestReader, identity_header_names
 from .responses import make_answer
@@ -47,6 +51,18 @@ def build_authenticator(
         "Verified tokens held in the cache",
         lambda: verifier.cached_entries,
     )
+    tokens = config.tokens
+    window = (tokens.dpop_proof_max_age + 2 * tokens.clock_skew).total_seconds()
+    dpop = DpopCheck(
+        ProofVerifier(
+            max_age=tokens.dpop_proof_max_age.total_seconds(),
+            leeway=tokens.clock_skew.total_seconds(),
+        ),
+        SeenProofs(),
+        DpopNonces(lambda: keys.ring) if tokens.dpop_nonces else None,
+        clock,
+        window=window,
+    )
     return Authenticator(
         hosts,
         reader,
@@ -55,6 +71,7 @@ def build_authenticator(
         catalog,
         metrics,
         deny_audit,
+        dpop=dpop,
         reject_identity_headers=config.proxy.reject_client_identity_headers,
         host_by_name=config.proxy.trusted_host_headers == "query",
     )

@@ -21,6 +21,7 @@ from ..ops.metrics import Metrics
 from ..scopes.advertised import advertised_scopes
 from ..scopes.catalog import ScopeCatalog
 from ..tokens import AccessClaims, InvalidToken, TokenVerifier, Verified
+from .dpop_check import DpopCheck, Scheme
 from .identity import IdentityRenderer
 from .original_request import OriginalRequest, OriginalRequestReader
 from .responses import (
@@ -98,6 +99,7 @@ class Authenticator:
         metrics: Metrics,
         deny_audit: DenyAudit,
         *,
+        dpop: DpopCheck,
         reject_identity_headers: bool,
         host_by_name: bool = False,
     ) -> None:
@@ -109,14 +111,19 @@ class Authenticator:
         self._metrics = metrics
         self._deny_audit = deny_audit
         self._reject_identity_headers = reject_identity_headers
+        self._dpop = dpop
         self._views: dict[str, HostView] = {}
         self._preflight = make_answer(200, renderer.anonymous())
 
     async def answer(self, scope: Scope, receive: Receive) -> Answer:
         """The answer to one ``/authenticate`` request; never raises."""
         try:
+            raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
             original = self._reader.read(
-                scope["method"], scope["headers"], scope.get("query_string", b"")
+                scope["method"],
+                scope["headers"],
+                scope.get("query_string", b""),
+                raw_path.decode("latin-1"),
             )
             if not original.has_body:
                 body = None
@@ -129,12 +136,12 @@ class Authenticator:
             return _failed_closed()
 
     def answer_at_once(
-        self, method: str, headers: list[tuple[bytes, bytes]], query_string: bytes
+        self, method: str, path: str, headers: list[tuple[bytes, bytes]], query_string: bytes
     ) -> Answer | None:
         """The answer to a request that has no body to read (``None`` if it has one), without
         awaiting anything: the HTTP protocol answers it while parsing. Never raises."""
         try:
-            original = self._reader.read(method, headers, query_string)
+            original = self._reader.read(method, headers, query_string, path)
             if original.has_body and not original.body_too_large:
                 return None
             return self._final(original, OVERSIZED_BODY if original.has_body else None)
@@ -175,7 +182,7 @@ class Authenticator:
             self._deny(host.host, "identity_header_rejected", method=original.method)
             return IDENTITY_HEADER_REJECTED
         view = self.view(host)
-        token = _bearer(original.authorization)
+        scheme, token = _credentials(original.authorization)
         if token is None:
             if original.method == "OPTIONS" and original.authorization is None:
                 self._metrics.count_decision(host.host, "preflight")
@@ -187,6 +194,14 @@ class Authenticator:
         except InvalidToken as exc:
             self._deny(host.host, "invalid_token", reason=exc.reason)
             return view.answers.invalid_token
+        claims = verified.claims
+        # The usual request (an unbound bearer token, a host that does not require DPoP) pays
+        # for two comparisons here.
+        if claims.jkt is not None or scheme == "dpop" or host.config.dpop == "required":
+            refused = self._dpop.refusal(host, original, scheme, token, claims)
+            if refused is not None:
+                result, answer = refused
+                return self._refuse_tool(host, claims, result, answer)
         return self._check_tools(original, body, host, view, verified)
 
     def _check_tools(
@@ -291,17 +306,20 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-def _bearer(authorization: bytes | None) -> str | None:
-    """The token of ``Authorization: Bearer <token>`` (scheme case-insensitive, RFC 6750 §2.1)."""
+_SCHEMES: dict[bytes, Scheme] = {b"bearer": "bearer", b"dpop": "dpop"}
+
+
+def _credentials(authorization: bytes | None) -> tuple[Scheme, str | None]:
+    """The token of ``Authorization: Bearer <token>`` (RFC 6750 §2.1) or ``DPoP <token>``
+    (RFC 9449 §7.1), scheme case-insensitive; no token for anything else."""
     if authorization is None:
-        return None
-    scheme, _, token = authorization.partition(b" ")
-    if scheme.lower() != b"bearer":
-        return None
-    token = token.strip(b" ")
-    if not token:
-        return None
+        return "bearer", None
+    raw_scheme, _, raw_token = authorization.partition(b" ")
+    scheme = _SCHEMES.get(raw_scheme.lower())
+    raw_token = raw_token.strip(b" ")
+    if scheme is None or not raw_token:
+        return "bearer", None
     try:
-        return token.decode("ascii")
+        return scheme, raw_token.decode("ascii")
     except UnicodeDecodeError:
-        return None
+        return "bearer", None

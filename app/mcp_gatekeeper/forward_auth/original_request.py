@@ -51,6 +51,13 @@ class OriginalRequest(NamedTuple):
     body_too_large: bool = False
     #: An MCP streamable-HTTP client (it accepts text/event-stream): refusals as JSON-RPC.
     mcp_client: bool = False
+    #: RFC 9449 proof header; ``b""`` if repeated (unusable).
+    dpop: bytes | None = None
+    #: What the gateway states the original request URI was (``X-Original-URL`` or
+    #: ``X-Forwarded-Uri`` by family); ``None`` if absent or repeated.
+    original_uri: bytes | None = None
+    #: The auth request's own target: Envoy's family puts the original path after the prefix.
+    target: str = ""
 
 
 def identity_header_names(names: tuple[str, ...]) -> frozenset[bytes]:
@@ -87,12 +94,26 @@ class OriginalRequestReader:
             "x-original-url": b"x-original-method",
             "query": b"x-original-method",
         }[family]
+        # Where the original URI is stated (DPoP's htu); the x-original-url family reads it from
+        # its host header. Envoy's family states none: its path follows the prefix instead.
+        self._uri_header = {
+            "host": b"x-forwarded-uri",
+            "x-forwarded": b"x-forwarded-uri",
+            "x-original-url": None,
+            "query": b"x-original-url",
+        }[family]
 
     def read(
-        self, method: str, headers: list[tuple[bytes, bytes]], query_string: bytes = b""
+        self,
+        method: str,
+        headers: list[tuple[bytes, bytes]],
+        query_string: bytes = b"",
+        target: str = "",
     ) -> OriginalRequest:
         """One pass over the raw ASGI headers (names are already lower-case)."""
         host_values: list[bytes] = []
+        uri_values: list[bytes] = []
+        dpop: bytes | None = None
         stated_methods: list[bytes] = []
         authorization: bytes | None = None
         authorization_count = 0
@@ -123,6 +144,10 @@ class OriginalRequestReader:
                 has_body = True
             elif name == b"accept":
                 mcp_client = b"text/event-stream" in value
+            elif name == b"dpop":
+                dpop = value if dpop is None else b""
+            elif name == self._uri_header:
+                uri_values.append(value)
         stated: list[str] = []
         if stated_methods:  # no comprehension frame on the usual request without one
             stated = [value.decode("latin-1").strip().upper() for value in stated_methods]
@@ -151,6 +176,9 @@ class OriginalRequestReader:
             has_body=has_body,
             body_too_large=body_too_large,
             mcp_client=mcp_client,
+            dpop=dpop,
+            original_uri=_single(host_values if self._uri_header is None else uri_values),
+            target=target,
         )
 
     def _host_of(self, values: list[bytes]) -> str | None:
@@ -171,3 +199,7 @@ class OriginalRequestReader:
         # The "&end=1" after it shows nothing was added or cut off (a "#" ends the query).
         match = _ROUTED_HOST_QUERY.fullmatch(query_string)
         return match.group(1).decode("ascii") if match else None
+
+
+def _single(values: list[bytes]) -> bytes | None:
+    return values[0] if len(values) == 1 else None

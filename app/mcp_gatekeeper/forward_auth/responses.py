@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, replace
 
 from ..hosts import McpHost
+from ..tokens.dpop import ALGORITHMS as DPOP_ALGORITHMS
 from .identity import RawHeaders
 
 _JSON = (b"content-type", b"application/json")
@@ -158,6 +159,24 @@ def _named(tools: tuple[str, ...]) -> str:
     shown = [tool[:MAX_TOOL_NAME] for tool in tools[:MAX_NAMED_TOOLS]]
     more = len(tools) - len(shown)
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+
+
+def dpop_refusal(host: McpHost, error: str, description: str, nonce: str | None = None) -> Answer:
+    """RFC 9449 §7.1: a 401 with a ``DPoP`` challenge naming the algorithms (and a fresh nonce
+    when the proof lacked one). Built per refusal: refusals of bound tokens are rare."""
+    quoted = description.replace("\\", "").replace('"', "'")
+    challenge = (
+        f'DPoP error="{error}", error_description="{quoted}", algs="{" ".join(DPOP_ALGORITHMS)}", '
+        f'resource_metadata="{host.resource_metadata_url}"'
+    )
+    headers: list[tuple[bytes, bytes]] = [(b"www-authenticate", challenge.encode()), _JSON]
+    if nonce is not None:
+        headers.append((b"dpop-nonce", nonce.encode("ascii")))
+    cors = (
+        (b"access-control-allow-origin", b"*"),
+        (b"access-control-expose-headers", b"WWW-Authenticate, DPoP-Nonce"),
+    )
+    return refusal(401, (*headers, _NO_STORE, *cors), error, description)
 
 
 def forbidden(description: str) -> Answer:

@@ -96,7 +96,7 @@ class ObservabilityMiddleware:
             )
 
 
-AnswerAtOnce = Callable[[str, list[tuple[bytes, bytes]], bytes], ReadyAnswer | None]
+AnswerAtOnce = Callable[[str, str, list[tuple[bytes, bytes]], bytes], ReadyAnswer | None]
 
 
 class ImmediateAnswers:
@@ -123,7 +123,7 @@ class ImmediateAnswers:
         token = request_id.set(_request_id(headers))
         counter = event_counter.set(self.count_event)
         try:
-            answer = self.answer_at_once(method, headers, query_string)
+            answer = self.answer_at_once(method, path, headers, query_string)
         finally:
             event_counter.reset(counter)
             request_id.reset(token)

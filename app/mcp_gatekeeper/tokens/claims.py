@@ -43,3 +43,5 @@ class AccessClaims:
     client_id: str
     jti: str
     expires_at: float
+    #: RFC 9449 ``cnf.jkt``: the thumbprint of the key every request must prove it holds.
+    jkt: str | None = None

@@ -10,6 +10,7 @@ every call, hit or miss.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -174,6 +175,7 @@ class TokenVerifier(Generic[Rendered]):
         if not sub or type(groups) is not list or not all(type(g) is str for g in groups):
             raise InvalidToken("malformed claims")
         actors = _actors(payload["act"]) if "act" in payload else ()
+        jkt = _jkt(payload["cnf"]) if "cnf" in payload else None
         return AccessClaims(
             issuer=iss,
             audience=aud,
@@ -182,7 +184,22 @@ class TokenVerifier(Generic[Rendered]):
             client_id=str(payload.get("client_id", "")),
             jti=jti,
             expires_at=float(expires),
+            jkt=jkt,
         )
+
+
+def _jkt(cnf: Any) -> str:
+    """``cnf`` as this service writes it: ``{"jkt": <RFC 7638 SHA-256 thumbprint>}`` and nothing
+    else (a confirmation method we do not check must not pass as none at all)."""
+    if type(cnf) is not dict or cnf.keys() != {"jkt"}:
+        raise InvalidToken("malformed cnf")
+    jkt = cnf["jkt"]
+    if type(jkt) is not str or not _THUMBPRINT.fullmatch(jkt):
+        raise InvalidToken("malformed cnf")
+    return jkt
+
+
+_THUMBPRINT = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def _actors(act: Any) -> tuple[str, ...]:

@@ -32,9 +32,10 @@ def routed_to_service(path: str) -> bool:
 
 
 #: The 2026-07-28 transport headers that name a request's JSON-RPC method and tool.
-#: With them the protocol version (headers bind only on 2026-07-28) and Accept (an MCP client
-#: gets its refusals as JSON-RPC errors, which MCP SDKs show).
-MCP_HEADERS = ("mcp-protocol-version", "mcp-method", "mcp-name", "accept")
+#: With them the protocol version (headers bind only on 2026-07-28), Accept (an MCP client
+#: gets its refusals as JSON-RPC errors, which MCP SDKs show) and DPoP (the proof that goes
+#: with a sender-constrained token, RFC 9449).
+MCP_HEADERS = ("mcp-protocol-version", "mcp-method", "mcp-name", "accept", "dpop")
 
 
 @dataclass(frozen=True)

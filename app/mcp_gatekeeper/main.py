@@ -26,6 +26,7 @@ from .oauth.clients.machines import MachineClients
 from .oauth.clients.metadata_documents import MetadataDocuments
 from .oauth.clients.registry import ClientRegistry
 from .oauth.endpoints import ROUTERS as OAUTH_ROUTERS
+from .oauth.enterprise import EnterpriseIssuers
 from .oauth.record_stores import OAuthRecords
 from .oauth.refresh_limit import RefreshLimit
 from .oauth.sealed import RecordCodec
@@ -150,6 +151,7 @@ def create_app(
             config.grants.client_credentials, records.machine_clients, upstream_http, clock
         ),
         workloads=WorkloadIssuers(config.grants.jwt_bearer, upstream_http),
+        enterprise=EnterpriseIssuers(config.grants.enterprise, upstream_http),
     )
 
     @contextlib.asynccontextmanager

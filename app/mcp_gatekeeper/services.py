@@ -16,6 +16,7 @@ from .keys import KeyManager
 from .oauth.assertions import UsedAssertions
 from .oauth.clients.machines import MachineClients
 from .oauth.clients.registry import ClientRegistry
+from .oauth.enterprise import EnterpriseIssuers
 from .oauth.policy import refusal
 from .oauth.record_stores import OAuthRecords
 from .oauth.refresh_limit import RefreshLimit
@@ -62,6 +63,8 @@ class Services:
     machines: MachineClients
     #: The trusted issuers of workload JWTs (jwt-bearer grant), their keys fetched and kept.
     workloads: WorkloadIssuers
+    #: The enterprise IdPs whose ID-JAGs are honoured (enterprise-managed authorization).
+    enterprise: EnterpriseIssuers
 
     def host_for_resource(self, resource: str) -> McpHost | None:
         for host in self.hosts.hosts:

@@ -103,6 +103,8 @@ def settings(port: int, notes_port: int, ci_issuer: str) -> dict[str, Any]:
         "audience": K8S_AUDIENCE,
         "maxLifetime": "1h",
         "singleUse": False,  # the pod reuses its mounted token until the kubelet rotates it
+        # Two issuers: each names its workloads apart (a CI job could be called anything).
+        "subjectPrefix": "cluster:",
         "rules": [
             {
                 "claims": {
@@ -260,7 +262,9 @@ async def test_a_cronjob_calls_tools_with_its_service_account_token(workloads: W
     url = workloads.mcp_url(HOST_B)
     await call(url, token, "add_note", title="digest", text="nightly digest")
     assert "digest" in (await call(url, token, "list_notes"))["result"]
-    assert (await call(url, token, "whoami"))["user"] == "system:serviceaccount:batch:notes-digest"
+    assert (await call(url, token, "whoami"))["user"] == (
+        "cluster:system:serviceaccount:batch:notes-digest"
+    )
     assert mcp_status(workloads.mcp_url(HOST_A), token) == 401
     other = SIGNER.token(namespace="batch", name="notes-reader", now=time.time())
     error, why = refusal(workloads.exchange(HOST_B, other))

@@ -340,3 +340,65 @@ async def test_device_only_registration_rules(world: World) -> None:
     assert with_redirect.status_code == 400 and "no redirect_uris" in with_redirect.text
     both = await world.driver.register(grant_types=["authorization_code", DEVICE_CODE])
     assert both["grant_types"] == ["authorization_code", DEVICE_CODE]
+
+
+async def test_starting_device_authorizations_is_limited_per_address(world: World) -> None:
+    """Ten a minute from one address (requestsPerMinutePerAddress); then 429 slow_down."""
+    client_id = (await world.driver.register_device())["client_id"]
+    flooder = {"x-forwarded-for": "203.0.113.9", "host": A}
+    form = {"client_id": client_id}
+    for _ in range(10):
+        started = await world.client.post("/device_authorization", data=form, headers=flooder)
+        assert started.status_code == 200, started.text
+    limited = await world.client.post("/device_authorization", data=form, headers=flooder)
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+    assert limited.json() == {
+        "error": "slow_down",
+        "error_description": "Too many device authorizations from this address "
+        "(grants.deviceCode.requestsPerMinutePerAddress: 10 a minute)",
+    }
+    other = {"x-forwarded-for": "198.51.100.9", "host": A}
+    assert (await world.client.post("/device_authorization", data=form, headers=other)).is_success
+    world.clock.advance(6)  # one request's worth refilled
+    again = await world.client.post("/device_authorization", data=form, headers=flooder)
+    assert again.status_code == 200
+
+
+async def test_a_client_holds_a_bounded_number_of_waiting_codes() -> None:
+    clock = FakeClock()
+    config = device_config(maxPendingPerClient=2)
+    async with running(config, clock, base_url=f"https://{A}") as (_app, client):
+        driver = DeviceDriver(client)
+        client_id = (await driver.register_device())["client_id"]
+
+        async def start(address: str) -> httpx.Response:
+            headers = {"x-forwarded-for": address, "host": A}
+            form = {"client_id": client_id}
+            return await client.post("/device_authorization", data=form, headers=headers)
+
+        assert (await start("203.0.113.1")).status_code == 200
+        clock.advance(60)
+        assert (await start("203.0.113.2")).status_code == 200
+        full = await start("203.0.113.3")  # another address changes nothing
+        assert full.status_code == 429 and full.json()["error"] == "slow_down"
+        assert "2 device authorizations waiting" in full.json()["error_description"]
+        assert full.headers["retry-after"] == "540"  # when the first code expires
+        other = (await driver.register_device())["client_id"]
+        assert (await driver.codes(other))["user_code"]
+        clock.advance(541)
+        assert (await start("203.0.113.3")).status_code == 200
+
+
+async def test_a_device_code_is_redeemed_only_at_its_own_authorization_server(
+    world: World,
+) -> None:
+    client_id = (await world.driver.register_device())["client_id"]
+    codes = await world.approved(client_id)
+    form = {"grant_type": DEVICE_CODE, "device_code": codes["device_code"], "client_id": client_id}
+    elsewhere = await world.client.post("/token", data=form, headers={"host": "b.example.test"})
+    assert elsewhere.status_code == 400 and elsewhere.json() == {
+        "error": "invalid_grant",
+        "error_description": "The device code was issued by https://a.example.test, "
+        "not https://b.example.test",
+    }
+    assert (await world.driver.poll(client_id, codes["device_code"])).status_code == 200

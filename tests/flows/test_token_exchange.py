@@ -35,6 +35,10 @@ ADMIN_TOKEN = "admin-token-for-tests-0123456789"
 
 
 def exchange_config(**token_exchange: Any) -> Config:
+    return Config.model_validate(exchange_settings(**token_exchange))
+
+
+def exchange_settings(**token_exchange: Any) -> dict[str, Any]:
     raw = config_dict(
         hosts=[
             {
@@ -49,7 +53,7 @@ def exchange_config(**token_exchange: Any) -> Config:
     )
     raw["grants"] = {"tokenExchange": {"enabled": True, **token_exchange}}
     raw["server"] = {"adminToken": ADMIN_TOKEN}
-    return Config.model_validate(raw)
+    return raw
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -447,3 +451,84 @@ async def test_removing_the_agent_ends_its_tokens_not_the_users(delegation: Dele
     assert removed.status_code == 200 and removed.json()["tokens_revoked"] == 1
     assert (await delegation.gate(delegated)).status_code == 401
     assert (await delegation.gate(user_token)).status_code == 200
+
+
+async def test_revoking_the_subject_token_ends_what_was_exchanged_from_it() -> None:
+    """The user's client revokes its token at /revoke: the planner's token exchanged from it,
+    and the worker's exchanged from that, stop at once; the user's other token does not."""
+    clock = FakeClock()
+    async with running(exchange_config(), clock, base_url=f"https://{A}") as (app, client):
+        delegation = Delegation(app, client, clock)
+        user_token, other_token = await delegation.user_token(), await delegation.user_token()
+        planner, worker = await delegation.agent(), await delegation.agent()
+        planned = await delegation.exchanged(planner, user_token)
+        worked = await delegation.exchanged(worker, planned)
+        kept = await delegation.exchanged(planner, other_token)
+        revoked = await client.post(
+            "/revoke", data={"token": user_token, "client_id": delegation.user_client}
+        )
+        assert revoked.status_code == 200
+        statuses = [(await delegation.gate(t)).status_code for t in (planned, worked, kept)]
+        assert statuses == [401, 401, 200]
+
+
+async def test_removing_the_users_client_ends_the_agents_tokens_exchanged_from_it(
+    delegation: Delegation,
+) -> None:
+    user_token = await delegation.user_token()
+    agent = await delegation.agent()
+    delegated = await delegation.exchanged(agent, user_token)
+    removed = await delegation.http.delete(
+        f"/admin/clients/{delegation.user_client}",
+        headers={"authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert removed.status_code == 200 and removed.json()["tokens_revoked"] == 2
+    assert (await delegation.gate(delegated)).status_code == 401
+
+
+async def test_one_tenants_token_endpoint_never_exchanges_anothers_token(
+    delegation: Delegation,
+) -> None:
+    user_token = await delegation.user_token()
+    agent = await delegation.agent()
+    body = {"grant_type": EXCHANGE, "subject_token": user_token, "subject_token_type": ACCESS}
+    at_b = await delegation.http.post(
+        "/token", data=body, headers={"host": B, "authorization": agent.basic}
+    )
+    assert at_b.status_code == 400 and at_b.json() == {
+        "error": "invalid_target",
+        "error_description": f"subject_token is for {RESOURCE_A}, served by https://{A}",
+    }
+
+
+async def test_a_machine_actor_acts_only_on_its_hosts() -> None:
+    raw = exchange_settings(actors=["agent-a", "agent-b"])
+    clients = [
+        {"clientID": "agent-b", "secret": "b" * 32, "hosts": [B]},
+        {"clientID": "agent-a", "secret": "a" * 32, "hosts": [A]},
+    ]
+    raw["grants"]["clientCredentials"] = {"enabled": True, "clients": clients}
+    clock = FakeClock()
+    config = Config.model_validate(raw)
+    async with running(config, clock, base_url=f"https://{A}") as (app, client):
+        delegation = Delegation(app, client, clock)
+        user_token = await delegation.user_token()
+        refused = await delegation.exchange(Agent("agent-b", "b" * 32), user_token)
+        assert refused.status_code == 400 and refused.json() == {
+            "error": "invalid_target",
+            "error_description": f"this machine client is not bound to {A}",
+        }
+        assert (await delegation.exchange(Agent("agent-a", "a" * 32), user_token)).is_success
+
+
+async def test_re_exchanging_ones_own_token_keeps_the_chain() -> None:
+    """An agent narrowing its own delegated token is not a second actor: the chain stays."""
+    clock = FakeClock()
+    config = exchange_config(maxDelegationDepth=1)
+    async with running(config, clock, base_url=f"https://{A}") as (app, client):
+        delegation = Delegation(app, client, clock)
+        agent = await delegation.agent()
+        delegated = await delegation.exchanged(agent, await delegation.user_token())
+        narrowed = await delegation.exchanged(agent, delegated, scope="read")
+        assert claims_of(narrowed)["act"] == {"sub": agent.client_id}
+        assert claims_of(narrowed)["scope"] == "read"

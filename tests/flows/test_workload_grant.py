@@ -247,3 +247,69 @@ async def test_the_grant_is_off_by_default() -> None:
         metadata = await client.get(f"https://{A}/.well-known/oauth-authorization-server")
     assert refusal(response)[0] == "unsupported_grant_type"
     assert JWT_BEARER not in metadata.json()["grant_types_supported"]
+
+
+async def test_a_public_client_cannot_take_a_workloads_token(http: httpx.AsyncClient) -> None:
+    """Naming a public client proves nothing: the token would be that client's to revoke."""
+    registered = await http.post(
+        f"https://{A}/register",
+        json={"redirect_uris": ["http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "none"},
+    )
+    public_id = registered.json()["client_id"]
+    assertion = SIGNER.sign(report_cron())
+    assert refusal(await exchange(http, assertion, client_id=public_id)) == (
+        "unauthorized_client",
+        "a public client cannot take a workload's token: send the assertion without client_id, "
+        "or authenticate a confidential client",
+    )
+    assert (await exchange(http, assertion)).status_code == 200  # the JWT was not used up
+
+
+async def test_two_issuers_workloads_of_one_name_are_two_users() -> None:
+    """A staging and a production cluster both have batch:report-cron: the MCP server is told
+    two users apart, by each issuer's subjectPrefix."""
+    prod = ServiceAccountSigner(issuer="https://prod-cluster.example")
+    staging = ServiceAccountSigner(issuer="https://staging-cluster.example", kid="stg")
+    raw = settings()
+    first = raw["grants"]["jwtBearer"]["issuers"][0]
+    raw["grants"]["jwtBearer"]["issuers"] = [
+        {**first, "issuer": prod.issuer, "jwks": prod.jwks(), "subjectPrefix": "prod:"},
+        {**first, "issuer": staging.issuer, "jwks": staging.jwks(), "subjectPrefix": "staging:"},
+    ]
+    users = []
+    async with running(Config.model_validate(raw), FakeClock(time.time())) as (_, client):
+        for signer in (prod, staging):
+            assertion = signer.token(namespace="batch", name="report-cron", now=time.time())
+            token = (await exchange(client, assertion)).json()["access_token"]
+            gate = await client.get(
+                "/authenticate", headers={"host": A, "authorization": f"Bearer {token}"}
+            )
+            assert gate.status_code == 200, gate.text
+            users.append(gate.headers["x-auth-request-user"])
+    name = "system:serviceaccount:batch:report-cron"
+    assert users == [f"prod:{name}", f"staging:{name}"]
+
+
+@pytest.mark.parametrize("alg", ["PS256", "RS384"])
+async def test_every_rsa_algorithm_verifies_with_a_jwk_that_names_none(alg: str) -> None:
+    """Clusters publish RSA keys without ``alg``: each configured RSA algorithm verifies."""
+    raw = settings()
+    issuer = raw["grants"]["jwtBearer"]["issuers"][0]
+    issuer["jwks"] = {"keys": [{k: v for k, v in SIGNER.jwks()["keys"][0].items() if k != "alg"}]}
+    issuer["algorithms"] = ["RS256", "PS256", "RS384"]
+    async with running(Config.model_validate(raw), FakeClock(time.time())) as (_, client):
+        assertion = jwt.encode(
+            report_cron(), SIGNER.key, algorithm=alg, headers={"kid": SIGNER.kid}
+        )
+        response = await exchange(client, assertion)
+        assert response.status_code == 200, response.text
+    # A key that names its algorithm signs with that one only (RFC 7517 §4.4).
+    issuer["jwks"] = SIGNER.jwks()
+    async with running(Config.model_validate(raw), FakeClock(time.time())) as (_, client):
+        assertion = jwt.encode(
+            report_cron(), SIGNER.key, algorithm=alg, headers={"kid": SIGNER.kid}
+        )
+        assert refusal(await exchange(client, assertion)) == (
+            "invalid_grant",
+            f"the key {SIGNER.kid!r} does not sign with {alg}",
+        )

@@ -4,14 +4,15 @@ Machines get tokens for one MCP host each, with the same scopes, audit and revoc
 browser login: the device flow for headless command lines (RFC 8628), client credentials for
 operator-made confidential clients (RFC 6749 §4.4, the MCP ``oauth-client-credentials``
 extension), workload identity for jobs that already hold a signed JWT (RFC 7523), and delegation
-for agents acting for a user (RFC 8693).
+for agents acting for a user (RFC 8693). Enterprise-managed authorization lets an enterprise IdP
+grant its users' MCP clients access with no browser step (ID-JAGs through the jwt-bearer grant).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -24,6 +25,8 @@ ASSERTION_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "E
 SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 #: An operator's secret: long enough that guessing it online is hopeless.
 MIN_SECRET_LENGTH = 32
+#: The longest-lived workload JWT an issuer may be configured to have accepted.
+MAX_WORKLOAD_JWT_LIFETIME = timedelta(hours=24)
 
 
 class DeviceCodeConfig(StrictModel):
@@ -39,9 +42,39 @@ class DeviceCodeConfig(StrictModel):
     user_code_attempts_per_minute: float = Field(
         10.0,
         gt=0,
+        le=1000,
         alias="userCodeAttemptsPerMinute",
         description="Wrong user codes one address may enter per minute (guessing)",
     )
+    requests_per_minute_per_address: float = Field(
+        10.0,
+        gt=0,
+        le=1000,
+        alias="requestsPerMinutePerAddress",
+        description="Device authorizations one client address may start per minute",
+    )
+    max_pending_per_client: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        alias="maxPendingPerClient",
+        description="Device authorizations of one client that may wait for an answer at once",
+    )
+
+    @field_validator("code_ttl")
+    @classmethod
+    def _long_enough_to_type(cls, value: timedelta) -> timedelta:
+        # A person reads the code off one screen and types it on another: a minute at least.
+        if value < timedelta(seconds=60):
+            raise ValueError("at least 60s (a person types the code on another device)")
+        return value
+
+    @field_validator("interval")
+    @classmethod
+    def _poll_interval(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(seconds=60):
+            raise ValueError("between 1s and 60s")
+        return value
 
 
 class MachineClientConfig(StrictModel):
@@ -168,6 +201,10 @@ class WorkloadIssuerConfig(StrictModel):
         "one token until it expires (a long-running pod's projected service-account token)",
     )
     rules: list[ClaimRule] = Field(min_length=1)
+    #: Put before the JWT's ``sub`` to make the token's subject (``prod:`` gives
+    #: ``prod:system:serviceaccount:batch:report``): two clusters' service accounts of one name
+    #: are then two users at the MCP server.
+    subject_prefix: str = Field("", alias="subjectPrefix", max_length=64, pattern=r"^[\x21-\x7e]*$")
 
     _urls = field_validator("issuer", "jwks_uri")(
         lambda value: None if value is None else https_url(value)
@@ -181,6 +218,9 @@ class WorkloadIssuerConfig(StrictModel):
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be longer than 0s")
+        # A workload JWT is a bearer credential: one that lives longer is a stored password.
+        if value > MAX_WORKLOAD_JWT_LIFETIME:
+            raise ValueError("at most 24h")
         return value
 
     @model_validator(mode="after")
@@ -202,16 +242,96 @@ class JwtBearerConfig(StrictModel):
     @model_validator(mode="after")
     def _unique(self) -> JwtBearerConfig:
         require_unique("workload issuers must be unique", [i.issuer for i in self.issuers])
+        # Otherwise one name in two issuers (two clusters' batch:report) is one user.
+        require_unique(
+            "workload issuers need distinct subjectPrefix values (e.g. prod: and staging:)",
+            [i.subject_prefix for i in self.issuers],
+        )
+        if self.enabled and not self.issuers:
+            raise settings_problem(["issuers"], "enable it with at least one issuer")
         return self
 
 
 class TokenExchangeConfig(StrictModel):
     enabled: bool = False
-    #: The confidential clients allowed to act for users (machine client ids).
+    #: The confidential clients allowed to act for users: machine client ids, or the ids of
+    #: registered confidential clients.
     actors: list[str] = Field(default_factory=list)
     max_delegation_depth: int = Field(
         3, ge=1, le=10, alias="maxDelegationDepth", description="Actors in one nested act chain"
     )
+
+    @field_validator("actors")
+    @classmethod
+    def _client_ids(cls, value: list[str]) -> list[str]:
+        for actor in value:
+            if not actor or not actor.isprintable() or any(c.isspace() for c in actor):
+                raise ValueError(f"{actor!r}: a client id, non-empty and without whitespace")
+        return value
+
+
+class EnterpriseIssuerConfig(StrictModel):
+    """An enterprise IdP whose ID-JAGs (Identity Assertion JWT Authorization Grants) we honour."""
+
+    issuer: str = Field(min_length=1)
+    #: Default: the ``jwks_uri`` of the issuer's OpenID discovery document.
+    jwks_uri: str | None = Field(None, alias="jwksURI")
+    jwks: dict[str, Any] | None = None
+    hosts: list[str] = Field(min_length=1, description="The MCP hosts this IdP may grant")
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
+    max_lifetime: Duration = Field(
+        timedelta(minutes=5),
+        alias="maxLifetime",
+        description="Longer-lived ID-JAGs (exp - iat) are refused: they are meant to be short",
+    )
+    link_by: Literal["sub", "email"] = Field(
+        "sub",
+        alias="linkBy",
+        description="Which claim names our user: the IdP's sub, or its (verified) email",
+    )
+    groups_claim: str | None = Field(
+        "groups", alias="groupsClaim", min_length=1, description="Where the user's groups are"
+    )
+
+    _urls = field_validator("issuer", "jwks_uri")(
+        lambda value: None if value is None else https_url(value)
+    )
+    _public_keys = field_validator("jwks")(
+        lambda value: None if value is None else public_jwks(value)
+    )
+
+    @field_validator("max_lifetime")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return value
+
+    @model_validator(mode="after")
+    def _algorithms(self) -> EnterpriseIssuerConfig:
+        unknown = [alg for alg in self.algorithms if alg not in ASSERTION_ALGORITHMS]
+        if unknown or not self.algorithms:
+            raise settings_problem(
+                ["algorithms"], f"choose among {', '.join(ASSERTION_ALGORITHMS)}"
+            )
+        if self.jwks_uri is not None and self.jwks is not None:
+            raise settings_problem(["jwksURI", "jwks"], "set at most one", together=True)
+        return self
+
+
+class EnterpriseConfig(StrictModel):
+    """Enterprise-managed authorization (the MCP extension; draft-ietf-oauth-identity-assertion-
+    authz-grant): ID-JAGs of these IdPs, presented with the jwt-bearer grant."""
+
+    enabled: bool = False
+    issuers: list[EnterpriseIssuerConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _issuers(self) -> EnterpriseConfig:
+        require_unique("enterprise issuers must be unique", [i.issuer for i in self.issuers])
+        if self.enabled and not self.issuers:
+            raise settings_problem(["issuers"], "name at least one enterprise IdP when enabled")
+        return self
 
 
 class GrantsConfig(StrictModel):
@@ -223,3 +343,4 @@ class GrantsConfig(StrictModel):
     token_exchange: TokenExchangeConfig = Field(
         default_factory=TokenExchangeConfig, alias="tokenExchange"
     )
+    enterprise: EnterpriseConfig = Field(default_factory=EnterpriseConfig)

@@ -380,6 +380,10 @@ class Config(StrictModel):
             for i, issuer in enumerate(grants.jwt_bearer.issuers)
             for j, rule in enumerate(issuer.rules)
         ]
+        named += [
+            (f"grants.enterprise.issuers.{i}.hosts", enterprise.hosts)
+            for i, enterprise in enumerate(grants.enterprise.issuers)
+        ]
         for path, hosts in named:
             unknown = [host for host in hosts if host not in known]
             if unknown:

@@ -33,14 +33,21 @@ from ..paths import (
 from ..responses import PUBLIC_CACHE
 from ..scopes.advertised import advertised_scopes
 from ..services import ServicesDep
+from ..tokens.dpop import ALGORITHMS as DPOP_ALGORITHMS
 
 router = APIRouter()
+
+#: draft-ietf-oauth-identity-assertion-authz-grant-04 §7.2; how an MCP client tells that this
+#: server redeems ID-JAGs (the MCP enterprise-managed authorization extension, §6 Discovery).
+ID_JAG_PROFILE = "urn:ietf:params:oauth:grant-profile:id-jag"
 
 
 def metadata(issuer: str, services: ServicesDep) -> dict[str, Any]:
     scopes: list[str] = []
+    dpop = False
     for host in services.hosts.hosts:
         if host.issuer == issuer:
+            dpop = dpop or host.config.dpop != "off"
             offered = advertised_scopes(host, services.scopes.known(host))
             scopes += [scope for scope in offered if scope not in scopes]
     config = services.config
@@ -71,6 +78,11 @@ def metadata(issuer: str, services: ServicesDep) -> dict[str, Any]:
         document["device_authorization_endpoint"] = issuer + DEVICE_AUTHORIZATION_PATH
     if machines:
         document["token_endpoint_auth_signing_alg_values_supported"] = list(ASSERTION_ALGORITHMS)
+    if config.grants.enterprise.enabled:
+        document["authorization_grant_profiles_supported"] = [ID_JAG_PROFILE]
+    if dpop:
+        # RFC 9449 §5.1: what /token accepts proofs signed with, once any host binds tokens.
+        document["dpop_signing_alg_values_supported"] = list(DPOP_ALGORITHMS)
     return document
 
 

@@ -18,6 +18,7 @@ from ..paths import PRM_PATH
 from ..responses import PUBLIC_CACHE
 from ..scopes.advertised import advertised_scopes
 from ..services import ServicesDep
+from ..tokens.dpop import ALGORITHMS as DPOP_ALGORITHMS
 
 router = APIRouter()
 
@@ -29,6 +30,9 @@ class ProtectedResourceMetadata(BaseModel):
     bearer_methods_supported: list[str]
     jwks_uri: str
     resource_name: str
+    #: RFC 9728 §2 / RFC 9449: only for hosts whose ``dpop`` is allowed or required.
+    dpop_signing_alg_values_supported: list[str] | None = None
+    dpop_bound_access_tokens_required: bool | None = None
 
 
 def metadata_for(host: McpHost, scopes: tuple[str, ...]) -> ProtectedResourceMetadata:
@@ -40,6 +44,10 @@ def metadata_for(host: McpHost, scopes: tuple[str, ...]) -> ProtectedResourceMet
         bearer_methods_supported=["header"],
         jwks_uri=host.jwks_uri,
         resource_name=host.host,
+        dpop_signing_alg_values_supported=(
+            None if host.config.dpop == "off" else list(DPOP_ALGORITHMS)
+        ),
+        dpop_bound_access_tokens_required=True if host.config.dpop == "required" else None,
     )
 
 
@@ -50,7 +58,7 @@ def _document(request: Request, services: ServicesDep, suffix: str | None) -> Re
     if suffix is not None and "/" + suffix != host.path:
         raise NotFound(f"No protected resource at {suffix!r} on this host; try {host.path!r}")
     scopes = advertised_scopes(host, services.scopes.known(host))
-    body = metadata_for(host, scopes).model_dump_json()
+    body = metadata_for(host, scopes).model_dump_json(exclude_none=True)
     headers = {**PUBLIC_CORS, **PUBLIC_CACHE}
     return Response(body, media_type="application/json", headers=headers)
 

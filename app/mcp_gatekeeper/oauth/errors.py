@@ -121,6 +121,26 @@ class DeviceAccessDenied(OAuthError):
     error = "access_denied"
 
 
+class InvalidDpopProof(OAuthError):
+    """RFC 9449 §5: the DPoP proof is missing where one is required, or is not acceptable."""
+
+    error = "invalid_dpop_proof"
+
+
+class UseDpopNonce(OAuthError):
+    """RFC 9449 §8: the proof must carry the server's nonce, which the ``DPoP-Nonce`` header
+    hands out; the client signs a new proof with it and sends the same request again."""
+
+    error = "use_dpop_nonce"
+
+    def __init__(self, description: str, *, nonce: str) -> None:
+        super().__init__(description)
+        self.nonce = nonce
+
+    def extra_headers(self, request_headers: Mapping[str, str]) -> dict[str, str]:
+        return {"DPoP-Nonce": self.nonce}
+
+
 class BrowserError(PageError):
     """A failure in the browser part of the login, shown as a page and never redirected:
     either the redirect URI is not trusted (yet), or there is nobody to redirect to."""

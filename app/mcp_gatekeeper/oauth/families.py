@@ -108,8 +108,10 @@ async def start_family(
     *,
     jti: str,
     expires_at: float,
+    dpop_jkt: str | None = None,
 ) -> tuple[RefreshFamily, str]:
-    """A new login's family, written once with the access token issued alongside it."""
+    """A new login's family, written once with the access token issued alongside it (and, for
+    a public DPoP client, bound to its key: ``grants/common.refresh_binding``)."""
     now = services.clock()
     family = RefreshFamily(
         family_id=secrets.token_urlsafe(16),
@@ -120,6 +122,7 @@ async def start_family(
         created_at=now,
         checked_at=now,
         current_hash="",
+        dpop_jkt=dpop_jkt,
     )
     token = _issue(family)
     _record(family, jti, expires_at, now)

@@ -18,6 +18,7 @@ from .hashing import secret_key
 from .records import (
     Approval,
     AuthorizationCode,
+    DelegatedTokens,
     DeviceGrant,
     GuessBucket,
     IssuedFromCode,
@@ -25,7 +26,9 @@ from .records import (
     LoginTransaction,
     MachineClientRecord,
     PendingConsent,
+    PendingDeviceGrants,
     RefreshFamily,
+    UsedDpopProof,
     UserCode,
 )
 from .sealed import RecordCodec
@@ -133,6 +136,8 @@ class OAuthRecords:
     refresh_tokens: Pointers
     #: Every access token issued, by ``jti`` (``issued.py``).
     issued: RecordStore[IssuedRecord]
+    #: The tokens exchanged from each access token, by its ``jti`` (``issued.py``).
+    delegations: RecordStore[DelegatedTokens]
     #: Machine clients made through the admin API, by client id (``clients/machines.py``).
     machine_clients: RecordStore[MachineClientRecord]
     #: RFC 8628 device authorizations, named by the device code's hash (``device_grants.py``).
@@ -141,6 +146,11 @@ class OAuthRecords:
     user_codes: RecordStore[UserCode]
     #: Wrong user codes per client address (``user_code_guesses.py``).
     user_code_guesses: RecordStore[GuessBucket]
+    #: Device authorizations started per client address, and per client (``device_requests.py``).
+    device_requests: RecordStore[GuessBucket]
+    device_pending: RecordStore[PendingDeviceGrants]
+    #: DPoP proofs used at /token, by their key's thumbprint and jti (``oauth/token_proofs.py``).
+    used_dpop_proofs: RecordStore[UsedDpopProof]
 
     @classmethod
     def open(cls, store: Store, codec: RecordCodec) -> OAuthRecords:
@@ -156,8 +166,12 @@ class OAuthRecords:
             families=kind("families", RefreshFamily, False),
             refresh_tokens=Pointers(store),
             issued=kind("issued-tokens", IssuedRecord, False),
+            delegations=kind("delegations", DelegatedTokens, False),
             machine_clients=kind("machine-clients", MachineClientRecord, False),
             device_grants=kind("device-grants", DeviceGrant, False),
             user_codes=kind("user-codes", UserCode, True),
             user_code_guesses=kind("user-code-guesses", GuessBucket, False),
+            device_requests=kind("device-requests", GuessBucket, False),
+            device_pending=kind("device-pending", PendingDeviceGrants, False),
+            used_dpop_proofs=kind("dpop-proofs", UsedDpopProof, True),
         )

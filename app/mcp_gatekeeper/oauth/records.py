@@ -126,6 +126,9 @@ class RefreshFamily(BaseModel):
     checked_at: float
     current_hash: str
     revoked: bool = False
+    #: RFC 9449 §5: the thumbprint of the DPoP key a public client's refresh tokens are bound
+    #: to (every refresh must prove it); None for confidential clients and unbound logins.
+    dpop_jkt: str | None = None
     #: (jti, exp) of the access tokens issued from this family that may still be live.
     access_tokens: list[tuple[str, float]] = []
     #: The record exactly as read from (or last written to) the store: what the next
@@ -176,6 +179,13 @@ class GuessBucket(BaseModel):
     refilled: float
 
 
+class PendingDeviceGrants(BaseModel):
+    """When each device authorization one client started recently expires (namespace
+    ``device-pending``, named by the client id): at most ``maxPendingPerClient`` live ones."""
+
+    expires_at: list[float] = []
+
+
 class IssuedRecord(BaseModel):
     """Who holds a live access token (``issued.py``); never the token itself."""
 
@@ -187,6 +197,23 @@ class IssuedRecord(BaseModel):
     email: str
     groups: tuple[str, ...] = ()
     expires_at: float
+    #: The access token this one was exchanged from (RFC 8693), so revoking it ends this one.
+    parent_jti: str | None = None
+
+
+class DelegatedTokens(BaseModel):
+    """The live tokens exchanged from one access token (namespace ``delegations``, named by its
+    ``jti``): (jti, exp) of each, so revoking it finds them without a scan (``issued.py``)."""
+
+    children: list[tuple[str, float]] = []
+
+
+class UsedDpopProof(BaseModel):
+    """A DPoP proof accepted at /token (namespace ``dpop-proofs``, named by the hash of its key's
+    thumbprint and its ``jti``), kept while its ``iat`` could still pass: seen once, refused
+    after, at every replica."""
+
+    used_at: float
 
 
 class MachineClientRecord(BaseModel):

@@ -113,7 +113,8 @@ def enabled_grant_types(grants: GrantsConfig) -> frozenset[str]:
     optional = {
         DEVICE_CODE: grants.device_code.enabled,
         "client_credentials": grants.client_credentials.enabled,
-        JWT_BEARER: grants.jwt_bearer.enabled,
+        # Enterprise IdPs' ID-JAGs come through the jwt-bearer grant too.
+        JWT_BEARER: grants.jwt_bearer.enabled or grants.enterprise.enabled,
         TOKEN_EXCHANGE: grants.token_exchange.enabled,
     }
     return BASE_GRANT_TYPES | {name for name, enabled in optional.items() if enabled}

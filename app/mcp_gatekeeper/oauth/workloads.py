@@ -86,6 +86,10 @@ class WorkloadIssuers:
     def single_use(self, issuer: str) -> bool:
         return self._issuers[issuer].config.single_use
 
+    def subject_prefix(self, issuer: str) -> str:
+        """What the token's subject starts with, before the JWT's ``sub``."""
+        return self._issuers[issuer].config.subject_prefix
+
 
 def _key_set(config: WorkloadIssuerConfig, http: httpx.AsyncClient) -> KeySet:
     if config.jwks is not None:

@@ -14,6 +14,15 @@
 //                     resource indicator asked (aud = that resource), with "claims" merged in
 //                     ("sub" too): a CI provider's OIDC token for a job, as workload identity.
 //      WORKLOAD_TTL   those tokens' lifetime in seconds (300).
+//      ID_JAG_FILE    enterprise IdP mode: the RFC 8693 token exchange of draft-ietf-oauth-identity-
+//                     assertion-authz-grant. The client trades a user's ID token (subject_token_type
+//                     id_token, requested_token_type id-jag) for an ID-JAG signed with this
+//                     provider's key: typ oauth-id-jag+jwt, aud = the audience asked (a resource
+//                     authorization server), resource and scope as asked, the user's email and groups,
+//                     and client_id = what the file maps this client to at that audience:
+//                     JSON {"<client_id here>": {"<audience>": "<client_id there>"}}, re-read on every
+//                     exchange (a test registers its client first). No policy: it issues what is asked.
+//      ID_JAG_TTL     the ID-JAGs' lifetime in seconds (300).
 // Prints one line "READY <issuer>" on stdout once listening.
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -30,6 +39,11 @@ const ACCOUNTS_FILE = process.env.ACCOUNTS_FILE || '';
 const TOKEN_AUTH_METHOD = process.env.TOKEN_AUTH_METHOD || 'client_secret_basic';
 const WORKLOAD_CLIENTS = JSON.parse(process.env.WORKLOAD_CLIENTS || '[]');
 const WORKLOAD_TTL = Number(process.env.WORKLOAD_TTL || 300);
+const ID_JAG_FILE = process.env.ID_JAG_FILE || '';
+const ID_JAG_TTL = Number(process.env.ID_JAG_TTL || 300);
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
+const ID_JAG_TYPE = 'urn:ietf:params:oauth:token-type:id-jag';
 const WORKLOAD_CLAIMS = Object.fromEntries(WORKLOAD_CLIENTS.map((c) => [c.client_id, c.claims || {}]));
 const workloadClients = WORKLOAD_CLIENTS.map((c) => ({
   client_id: c.client_id, client_secret: c.client_secret, redirect_uris: [],
@@ -55,6 +69,52 @@ function accountClaims(sub) {
 }
 
 let provider;
+let signingKey; // this provider's own private key (kid test-rs256), published at its jwks_uri
+
+const b64url = (data) => Buffer.from(data).toString('base64url');
+
+function signIdJag(claims) {
+  const header = { alg: 'RS256', typ: 'oauth-id-jag+jwt', kid: 'test-rs256' };
+  const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
+  return `${input}.${b64url(crypto.sign('sha256', Buffer.from(input), signingKey))}`;
+}
+
+// RFC 8693 at the IdP, as draft-ietf-oauth-identity-assertion-authz-grant §4.3 profiles it.
+async function idJagExchange(ctx) {
+  const { params, client } = ctx.oidc;
+  const fail = (error, description) => {
+    ctx.status = 400;
+    ctx.body = { error, error_description: description };
+  };
+  if (params.requested_token_type !== ID_JAG_TYPE) return fail('invalid_request', `requested_token_type must be ${ID_JAG_TYPE}`);
+  if (params.subject_token_type !== ID_TOKEN_TYPE) return fail('invalid_request', `subject_token_type must be ${ID_TOKEN_TYPE}`);
+  if (!params.subject_token || !params.audience) return fail('invalid_request', 'subject_token and audience are required');
+  let payload;
+  try {
+    ({ payload } = await provider.IdToken.validate(params.subject_token, client));
+  } catch (err) {
+    return fail('invalid_grant', `subject_token is not an ID token of this client: ${err.message}`);
+  }
+  const now = Math.floor(Date.now() / 1000);
+  if (payload.exp <= now) return fail('invalid_grant', 'subject_token has expired');
+  const account = accountClaims(payload.sub);
+  if (account === null) return fail('invalid_grant', 'the user no longer exists');
+  const connected = JSON.parse(fs.readFileSync(ID_JAG_FILE, 'utf8'))[client.clientId] || {};
+  const clientThere = connected[params.audience];
+  if (!clientThere) return fail('invalid_target', `this client is not connected to ${params.audience}`);
+  const claims = {
+    iss: provider.issuer, sub: payload.sub, aud: params.audience, client_id: clientThere,
+    email: account.email, email_verified: account.email_verified, groups: account.groups,
+    jti: crypto.randomUUID(), iat: now, exp: now + ID_JAG_TTL,
+    ...(params.resource ? { resource: params.resource } : {}),
+    ...(params.scope ? { scope: params.scope } : {}),
+  };
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = {
+    issued_token_type: ID_JAG_TYPE, access_token: signIdJag(claims), token_type: 'N_A',
+    expires_in: ID_JAG_TTL, ...(params.scope ? { scope: params.scope } : {}),
+  };
+}
 const server = http.createServer(async (req, res) => {
   try {
     if (AUTO && req.url.startsWith('/interaction/')) return await autoInteraction(req, res);
@@ -89,11 +149,13 @@ async function autoInteraction(req, res) {
 server.listen(PORT, HOST, () => {
   const issuer = `http://${HOST}:${server.address().port}`;
   const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  signingKey = privateKey;
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'test-rs256', alg: 'RS256', use: 'sig' };
   provider = new Provider(issuer, {
     clients: [{
       client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: REDIRECT_URIS,
-      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+      grant_types: ['authorization_code', 'refresh_token', ...(ID_JAG_FILE ? [TOKEN_EXCHANGE] : [])],
+      response_types: ['code'],
       token_endpoint_auth_method: TOKEN_AUTH_METHOD,
     }, ...workloadClients],
     clientAuthMethods: [TOKEN_AUTH_METHOD],
@@ -130,6 +192,10 @@ server.listen(PORT, HOST, () => {
       };
     },
   });
+  if (ID_JAG_FILE) {
+    const names = ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'resource', 'scope'];
+    provider.registerGrantType(TOKEN_EXCHANGE, idJagExchange, new Set(names));
+  }
   console.log(`READY ${issuer}`);
 });
 for (const sig of ['SIGTERM', 'SIGINT']) process.on(sig, () => server.close(() => process.exit(0)));

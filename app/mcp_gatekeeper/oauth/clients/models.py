@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from ..token_requests import DEVICE_CODE
 
@@ -44,6 +44,9 @@ class ClientMetadata(BaseModel):
     software_id: str | None = Field(None, max_length=200)
     software_version: str | None = Field(None, max_length=200)
     application_type: Literal["web", "native"] | None = None
+    #: RFC 9449 §5.2: the client always uses DPoP, so a token request without a proof is
+    #: refused (only echoed when registered: omitted means false).
+    dpop_bound_access_tokens: StrictBool | None = None
 
     @field_validator("client_name", "software_id", "software_version")
     @classmethod

@@ -3,7 +3,8 @@ code, for one MCP host.
 
 The client authenticates as at /token (a public client names itself) and must have registered
 the device_code grant. ``resource`` (RFC 8707) defaults to the MCP host the request came in on,
-as at /authorize, and must belong to this request's issuer.
+as at /authorize, and must belong to this request's issuer. How many may be started, per
+address and per client, is bounded (``device_requests.py``): 429 ``slow_down`` beyond.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from ...client_address import client_address
 from ...cors import PUBLIC_CORS, preflight
 from ...edge import issuer_of, mcp_host_of, read_form
 from ...hosts import McpHost
@@ -19,7 +21,7 @@ from ...responses import NO_STORE
 from ...scopes.advertised import advertised_scopes
 from ...services import Services, ServicesDep
 from ...urls import add_query
-from .. import device_grants
+from .. import device_grants, device_requests
 from ..client_auth import authenticate_client
 from ..errors import (
     InvalidTarget,
@@ -56,6 +58,8 @@ async def device_authorization(request: Request, services: ServicesDep) -> Respo
     if DEVICE_CODE not in client.metadata.grant_types:
         raise UnauthorizedClient(f"This client did not register the grant type {DEVICE_CODE}")
     host = _host(request, services, issuer, form.get("resource"))
+    # Before anything is stored: per address, and per client (a public client is anyone).
+    await device_requests.admit(services, client_address(request), client.client_id)
     known = await services.scopes.scopes(host)
     if not known.available:
         raise TemporarilyUnavailable(

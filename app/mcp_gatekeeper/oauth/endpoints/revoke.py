@@ -2,6 +2,7 @@
 
 A revoked access token is refused at once by the process that revoked it, and by every other
 process within ``store.pollInterval`` plus one store round-trip (``tokens/revocation_sync.py``).
+The tokens agents got by exchanging it (RFC 8693) are revoked with it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ...ops.audit import audit
 from ...paths import REVOKE_PATH
 from ...responses import NO_STORE
 from ...services import Services, ServicesDep
-from .. import families
+from .. import families, issued
 from ..client_auth import authenticate_client
 from ..clients.models import RegisteredClient
 from ..errors import InvalidRequest
@@ -35,7 +36,7 @@ async def _revoke_refresh(services: Services, client: RegisteredClient, token: s
     return True
 
 
-def _revoke_access(services: Services, client: RegisteredClient, token: str) -> None:
+async def _revoke_access(services: Services, client: RegisteredClient, token: str) -> None:
     try:
         kid = jwt.get_unverified_header(token).get("kid")
         key = services.keys.ring.verification_keys.get(str(kid))
@@ -58,8 +59,13 @@ def _revoke_access(services: Services, client: RegisteredClient, token: str) -> 
     except jwt.PyJWTError:
         return
     if claims.get("client_id") == client.client_id and isinstance(claims.get("exp"), int):
-        services.revocations.revoke(str(claims.get("jti")), float(claims["exp"]))
-        audit("token_revoked", client_id=client.client_id, sub=claims.get("sub"))
+        jti = str(claims.get("jti"))
+        services.revocations.revoke(jti, float(claims["exp"]))
+        # An agent's token exchanged from this one must not outlive the user's decision.
+        delegated = await issued.revoke_descendants(services, jti)
+        audit(
+            "token_revoked", client_id=client.client_id, sub=claims.get("sub"), delegated=delegated
+        )
 
 
 @router.post(REVOKE_PATH)
@@ -73,7 +79,7 @@ async def revoke(request: Request, services: ServicesDep) -> Response:
     client = await authenticate_client(services, form, authorization, issuer=issuer)
     hint = form.get("token_type_hint")
     if hint == "access_token" or not await _revoke_refresh(services, client, token):
-        _revoke_access(services, client, token)
+        await _revoke_access(services, client, token)
         # Other processes learn it from the store (within store.pollInterval); 503 if the store
         # cannot take it now, so the client retries (this process already refuses the token).
         await services.revocations.publish()

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from ...cors import PUBLIC_CORS, preflight
+from ...cors import ALLOW_HEADERS, PUBLIC_CORS, preflight
 from ...edge import issuer_of, read_form
 from ...paths import TOKEN_PATH
 from ...responses import NO_STORE
@@ -15,6 +15,7 @@ from ...services import Services, ServicesDep
 from ..client_auth import authenticate_client, check_grant, presents_client
 from ..errors import OAuthError
 from ..grants import grant
+from ..token_proofs import proof_key
 from ..token_requests import (
     JWT_BEARER,
     TokenCall,
@@ -40,7 +41,12 @@ async def token(request: Request, services: ServicesDep) -> Response:
         services.metrics.count_token_request(label, exc.error)
         raise
     services.metrics.count_token_request(label, "issued")
-    return JSONResponse(body, headers={**NO_STORE, "Pragma": "no-cache", **PUBLIC_CORS})
+    headers = {**NO_STORE, "Pragma": "no-cache", **PUBLIC_CORS}
+    if services.config.tokens.dpop_nonces:
+        # RFC 9449 §8.2: the nonce for the client's next proof, before the one it holds ends.
+        headers["DPoP-Nonce"] = services.dpop_nonces.current(services.clock())
+        headers["Access-Control-Expose-Headers"] = "DPoP-Nonce"
+    return JSONResponse(body, headers=headers)
 
 
 async def _answer(
@@ -57,10 +63,16 @@ async def _answer(
     if grant_type != JWT_BEARER or presents_client(form, authorization):
         client = await authenticate_client(services, form, authorization, issuer=issuer)
         check_grant(services, client, grant_type)
-    call = TokenCall(issuer)
+    # RFC 9449 §5: after the client (a refused client burns no proof), before the grant (a
+    # refused proof burns no code).
+    jkt = await proof_key(services, request.headers.getlist("dpop"), issuer + TOKEN_PATH)
+    call = TokenCall(issuer, dpop_jkt=jkt)
     return await grant(services, call, client, parse_token_request(form, enabled))
 
 
 @router.options(TOKEN_PATH)
 def token_preflight() -> Response:
-    return preflight("POST, OPTIONS")
+    response = preflight("POST, OPTIONS")
+    # Browser clients send their proof in the DPoP header (RFC 9449 §4.1).
+    response.headers["Access-Control-Allow-Headers"] = f"{ALLOW_HEADERS}, DPoP"
+    return response

@@ -12,7 +12,7 @@ from ..clients.models import RegisteredClient
 from ..errors import InvalidGrant
 from ..records import IssuedFromCode
 from ..token_requests import AuthorizationCodeGrant, TokenCall
-from .common import access_token, check_resource, token_response
+from .common import access_token, check_resource, refresh_binding, token_response
 
 USED_CODE_MEMORY = 600.0
 
@@ -45,6 +45,7 @@ async def authorization_code(
             record.user,
             jti=token.jti,
             expires_at=token.expires_at,
+            dpop_jkt=refresh_binding(client, token),
         )
         family_id = family.family_id
     used = IssuedFromCode(

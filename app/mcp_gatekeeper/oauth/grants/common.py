@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from ...hosts import McpHost
 from ...ops.audit import audit
 from ...services import Services, same_resource
 from ...tokens import Identity, IssuedToken, mint_access_token
 from .. import issued
 from ..clients.models import RegisteredClient
-from ..errors import InvalidTarget
+from ..errors import InvalidDpopProof, InvalidTarget
 from ..records import IssuedRecord, User
 from ..scopes import OFFLINE_ACCESS
 from ..token_requests import TokenCall
@@ -32,14 +33,16 @@ async def access_token(
     user: User,
     extra_claims: Mapping[str, Any] | None = None,
     lifetime: timedelta | None = None,
+    parent_jti: str | None = None,
 ) -> IssuedToken:
     """A token for ``resource`` in ``user``'s name (a machine's user has no email), bound to
-    the request's DPoP key if it showed one, recorded before it is handed out."""
-    if call.dpop_jkt is not None:
-        extra_claims = {**(extra_claims or {}), "cnf": {"jkt": call.dpop_jkt}}
+    the request's DPoP key where the host takes DPoP tokens, recorded before it is handed out."""
     host = services.host_for_resource(resource)
     if host is None:
         raise InvalidTarget(f"{resource} is no longer served here")
+    jkt = dpop_binding(host, client, call)
+    if jkt is not None:
+        extra_claims = {**(extra_claims or {}), "cnf": {"jkt": jkt}}
     token = mint_access_token(
         services.keys.ring,
         host,
@@ -59,10 +62,39 @@ async def access_token(
         email=user.email,
         groups=user.groups,
         expires_at=token.expires_at,
+        parent_jti=parent_jti,
     )
     await issued.remember(services, token, record)
     audit("token_issued", claims=token.claims)
     return token
+
+
+def dpop_binding(host: McpHost, client: RegisteredClient, call: TokenCall) -> str | None:
+    """RFC 9449 §5: the key the token is bound to, for every grant alike: the proof's, unless
+    the host's ``dpop`` is off (the proof is then ignored and a Bearer token issued). Without a
+    proof, a host that requires DPoP, or a client that registered ``dpop_bound_access_tokens``
+    (§5.2), gets no token."""
+    if call.dpop_jkt is None:
+        if host.config.dpop == "required":
+            raise InvalidDpopProof(
+                f"this MCP server requires DPoP-bound tokens: send a DPoP proof ({host.resource})"
+            )
+        if client.metadata.dpop_bound_access_tokens:
+            raise InvalidDpopProof(
+                "this client registered dpop_bound_access_tokens: send a DPoP proof"
+            )
+        return None
+    return None if host.config.dpop == "off" else call.dpop_jkt
+
+
+def refresh_binding(client: RegisteredClient, token: IssuedToken) -> str | None:
+    """RFC 9449 §5: a public client's refresh token is bound to the key its access token is
+    bound to; a confidential client's is bound to its authentication already."""
+    cnf = token.claims.get("cnf")
+    if client.auth_method != "none" or not isinstance(cnf, dict):
+        return None
+    jkt: str = cnf["jkt"]
+    return jkt
 
 
 def token_response(token: IssuedToken, refresh: str | None) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from ..errors import (
 from ..hashing import secret_key
 from ..records import DeviceGrant, User
 from ..token_requests import DeviceCodeGrant, TokenCall
-from .common import access_token, check_resource, token_response
+from .common import access_token, check_resource, refresh_binding, token_response
 
 #: RFC 8628 §3.5: what each ``slow_down`` adds to the interval.
 SLOW_DOWN_STEP = 5.0
@@ -41,6 +41,9 @@ async def device_code(
     record, stored = found
     if record.client_id != client.client_id:
         raise InvalidGrant("The device code was issued to another client")
+    if record.issuer != call.issuer:
+        # One tenant's /token never mints for another's host, whatever code it is shown.
+        raise InvalidGrant(f"The device code was issued by {record.issuer}, not {call.issuer}")
     now = services.clock()
     if now >= record.expires_at:
         raise ExpiredToken("The device code expired before it was approved; start again")
@@ -87,5 +90,6 @@ async def _issue(
             user,
             jti=token.jti,
             expires_at=token.expires_at,
+            dpop_jkt=refresh_binding(client, token),
         )
     return token_response(token, refresh)

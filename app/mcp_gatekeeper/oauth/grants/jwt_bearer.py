@@ -1,11 +1,13 @@
 """The jwt-bearer grant (RFC 7523 §2.1): a workload's own JWT for an access token to one host.
 
 No shared secret: the JWT of a trusted issuer (``grants.jwtBearer.issuers``) is the proof, and
-the first rule its claims match says which hosts and scopes it may get. A client that names
-itself is authenticated by ``/token`` and recorded as the token's ``client_id``; otherwise the
-workload's ``sub`` is. Every refusal of the JWT is ``invalid_grant`` with the reason (RFC 7523
-§3.1); a host or scopes outside the rule are ``invalid_target`` and ``invalid_scope``. There is
-no refresh token: the workload exchanges a fresh JWT instead.
+the first rule its claims match says which hosts and scopes it may get. A confidential client
+that names itself is authenticated by ``/token`` and recorded as the token's ``client_id`` (a
+public client is refused: its id proves nothing); otherwise the workload's subject is: the
+issuer's ``subjectPrefix`` followed by the JWT's ``sub``. Every refusal of the JWT is
+``invalid_grant`` with the reason (RFC 7523 §3.1); a host or scopes outside the rule are
+``invalid_target`` and ``invalid_scope``. There is no refresh token: the workload exchanges a
+fresh JWT instead.
 """
 
 from __future__ import annotations
@@ -17,11 +19,19 @@ from ...ops.audit import audit
 from ...services import Services
 from ..assertions import AssertionRejected
 from ..clients.models import ClientMetadata, RegisteredClient
-from ..errors import InvalidGrant, InvalidScope, InvalidTarget, TemporarilyUnavailable
+from ..enterprise import is_id_jag
+from ..errors import (
+    InvalidGrant,
+    InvalidScope,
+    InvalidTarget,
+    TemporarilyUnavailable,
+    UnauthorizedClient,
+)
 from ..records import User
 from ..token_requests import JWT_BEARER, JwtBearerGrant, TokenCall
 from ..workloads import Workload
 from .common import access_token, token_response
+from .id_jag import id_jag
 
 #: The longest ``sub`` that becomes a token's subject (a Kubernetes service account's is at most
 #: ``system:serviceaccount:`` + 63 + ``:`` + 253 characters).
@@ -32,13 +42,26 @@ async def jwt_bearer(
     services: Services, call: TokenCall, client: RegisteredClient | None, grant: JwtBearerGrant
 ) -> dict[str, Any]:
     """RFC 7523 §2.1 at the ``/token`` of ``issuer`` (the authorization server asked)."""
+    # An enterprise IdP's ID-JAG (typ oauth-id-jag+jwt) never meets the workload rules.
+    if is_id_jag(grant.assertion):
+        return await id_jag(services, call, client, grant)
+    if client is not None and client.auth_method == "none":
+        # Anyone can name a public client: the token would be recorded as its (it could revoke
+        # it, audit lines would blame it) on the strength of an id alone.
+        raise UnauthorizedClient(
+            "a public client cannot take a workload's token: send the assertion without "
+            "client_id, or authenticate a confidential client"
+        )
     now = services.clock()
     leeway = services.config.tokens.clock_skew.total_seconds()
     try:
         workload = await services.workloads.verify(grant.assertion, now=now, leeway=leeway)
     except AssertionRejected as exc:
         raise InvalidGrant(str(exc)) from None
-    subject = _subject(workload.claims.get("sub"))
+    # The issuer's prefix keeps two issuers' workloads of one name apart (``subjectPrefix``).
+    subject = services.workloads.subject_prefix(workload.issuer) + _subject(
+        workload.claims.get("sub")
+    )
     host = _host(services, workload, grant.resource, call.issuer)
     scopes = await _scopes(services, workload, host, grant.scope)
     if services.workloads.single_use(workload.issuer):

@@ -29,6 +29,9 @@ async def refresh_token(
         raise InvalidGrant("The refresh token was issued to another client")
     if family.revoked:
         raise InvalidGrant("This grant was revoked; sign in again")
+    # Before the replay check: someone who stole a bound refresh token but not the key can
+    # neither use it nor end the user's login by replaying it.
+    _check_key(family, call)
     if not current:
         await families.revoke_family(services, family, "refresh token reused")
         audit("replay_detected", kind="refresh_token", family=family.family_id)
@@ -53,6 +56,19 @@ async def refresh_token(
         raise InvalidGrant("The refresh token was used by a concurrent request") from None
     audit("token_refreshed", client_id=client.client_id, sub=family.user.subject)
     return token_response(token, refresh)
+
+
+def _check_key(family: RefreshFamily, call: TokenCall) -> None:
+    """RFC 9449 §5: a public client's refresh token only works with the DPoP key it is bound to."""
+    if family.dpop_jkt is None or call.dpop_jkt == family.dpop_jkt:
+        return
+    if call.dpop_jkt is None:
+        raise InvalidGrant(
+            "The refresh token is bound to a DPoP key: send a DPoP proof signed with that key"
+        )
+    raise InvalidGrant(
+        "The refresh token is bound to another DPoP key than the one this proof is signed with"
+    )
 
 
 async def _recheck(services: Services, family: RefreshFamily) -> None:

@@ -6,7 +6,14 @@ scopes, that ends no later than the user's, in the user's name, with ``act`` nam
 (RFC 8693 §4.1; an exchanged token exchanged again nests the earlier actors, up to
 ``maxDelegationDepth``). The subject token is checked as ``/authenticate`` checks it (our keys,
 ``exp``, the revocation list, issuer and audience of a configured host); the new token is
-recorded under the user, so revoking the user ends it too.
+recorded under the user and under the subject token, so revoking either ends it too. An actor
+re-exchanging its own delegated token keeps the chain as it is. Only the subject token's own
+authorization server exchanges it, and a machine client acts only on the hosts it is bound to.
+
+A DPoP-bound token (RFC 9449) proves nothing by being held: exchanging one (subject or actor
+token) takes a DPoP proof signed with the key it is bound to, and the new token is bound to that
+same key. A bound token is never turned into a Bearer one: where its host no longer takes DPoP
+tokens, the exchange is refused.
 """
 
 from __future__ import annotations
@@ -46,10 +53,19 @@ async def token_exchange(
         if acting.client_id != client.client_id:
             raise InvalidGrant("actor_token was not issued to this client")
         actor = acting.identity.subject
+        _check_possession(call, acting, "actor_token")
+    _check_possession(call, subject, "subject_token")
+    if subject.jkt is not None and _dpop_off(services, subject.audience):
+        raise InvalidGrant(
+            f"subject_token is DPoP-bound and {subject.audience} no longer takes DPoP tokens"
+        )
     if len(actor) > MAX_ACTOR_LENGTH:
         # /authenticate would refuse the token as malformed: better said here.
         raise InvalidRequest(f"an actor's name is at most {MAX_ACTOR_LENGTH} characters")
-    chain = (actor, *subject.identity.actors)
+    earlier = subject.identity.actors
+    # An actor re-exchanging its own delegated token (to narrow it) keeps the chain: nesting
+    # itself would say nothing more and use up the depth.
+    chain = earlier if earlier[:1] == (actor,) else (actor, *earlier)
     if len(chain) > settings.max_delegation_depth:
         raise InvalidRequest(
             f"a delegation chain holds at most {settings.max_delegation_depth} actors"
@@ -58,6 +74,7 @@ async def token_exchange(
         # Host isolation: a token for one MCP server never becomes one for another.
         if given is not None and not same_resource(given, subject.audience):
             raise InvalidTarget(f"subject_token is for {subject.audience}, not {given}")
+    _check_host(services, call, client, subject.audience)
     scopes = _narrowed(subject.scopes, grant.scope)
     remaining = subject.expires_at - services.clock()
     if remaining < 1:
@@ -72,6 +89,8 @@ async def token_exchange(
         User(subject=identity.subject, email=identity.email, groups=identity.groups),
         extra_claims={"act": _nested_act(chain), "gty": GRANT_TYPE_CLAIM},
         lifetime=min(services.config.tokens.access_token_ttl, timedelta(seconds=remaining)),
+        # Revoking the subject token ends this one too (``issued.revoke_descendants``).
+        parent_jti=subject.jti,
     )
     audit(
         "token_exchanged",
@@ -96,6 +115,31 @@ def _check_types(grant: TokenExchangeGrant) -> None:
         raise InvalidRequest(f"actor_token_type must be {ACCESS_TOKEN_TYPE}")
     if grant.requested_token_type not in (None, ACCESS_TOKEN_TYPE):
         raise InvalidRequest(f"requested_token_type must be {ACCESS_TOKEN_TYPE}")
+
+
+def _check_host(
+    services: Services, call: TokenCall, client: RegisteredClient, resource: str
+) -> None:
+    """Minted only by the subject token's own authorization server (one tenant's /token never
+    mints for another's host), and only for a host the acting machine client is bound to."""
+    host = services.host_for_resource(resource)
+    if host is None:
+        raise InvalidTarget(f"{resource} is no longer served here")
+    if host.issuer != call.issuer:
+        raise InvalidTarget(f"subject_token is for {resource}, served by {host.issuer}")
+    if client.machine is not None and host.host not in client.machine.hosts:
+        raise InvalidTarget(f"this machine client is not bound to {host.host}")
+
+
+def _check_possession(call: TokenCall, claims: AccessClaims, name: str) -> None:
+    """A bound token only counts with a proof of its key (RFC 9449 §1: a stolen one is inert)."""
+    if claims.jkt is not None and call.dpop_jkt != claims.jkt:
+        raise InvalidGrant(f"{name} is DPoP-bound: send a DPoP proof signed with its key")
+
+
+def _dpop_off(services: Services, resource: str) -> bool:
+    host = services.host_for_resource(resource)
+    return host is not None and host.config.dpop == "off"
 
 
 def _verifier(services: Services) -> TokenVerifier[None]:

@@ -204,3 +204,29 @@ async def test_a_token_with_a_confirmation_we_do_not_write_is_refused(
         response.status_code == 401
         and 'error="invalid_token"' in response.headers["www-authenticate"]
     )
+
+
+async def test_behind_caddy_the_stated_method_is_checked_not_the_auth_request_s(
+    bound: Bound,
+) -> None:
+    """Caddy asks with GET and states the original method in X-Forwarded-Method."""
+    headers = {
+        "host": A,
+        "x-forwarded-method": "POST",
+        "x-forwarded-uri": "/mcp",
+        "authorization": f"DPoP {bound.token}",
+    }
+    ok = await bound.client.get("/authenticate", headers={**headers, "dpop": bound.proof()})
+    assert ok.status_code == 200, ok.text
+    as_get = bound.proof(method="GET")
+    assert "htm" in _challenge(
+        await bound.client.get("/authenticate", headers={**headers, "dpop": as_get})
+    )
+
+
+async def test_behind_envoy_a_client_sent_forwarded_uri_does_not_move_the_url(
+    bound: Bound,
+) -> None:
+    elsewhere = bound.proof(url=f"https://{A}/elsewhere")
+    response = await bound.check(dpop=elsewhere, **{"x-forwarded-uri": "/elsewhere"})
+    assert "htu" in _challenge(response)

@@ -29,8 +29,8 @@ from tests.support import mint
 pytestmark = pytest.mark.gateway
 
 #: nginx (as ingress-nginx), Envoy (the DPoP header in allowed_headers, as the examples deploy
-#: it) and Traefik; each states the original method and URL its own way.
-GATEWAYS = ("ingress-nginx", "envoy", "traefik")
+#: it), Traefik and Caddy; each states the original method and URL its own way.
+GATEWAYS = ("ingress-nginx", "envoy", "traefik", "caddy")
 FULL = ("read", "write")
 
 

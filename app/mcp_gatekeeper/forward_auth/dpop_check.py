@@ -70,7 +70,7 @@ class DpopCheck:
         try:
             proof = self._verifier.verify(
                 original.dpop.decode("latin-1"),
-                method=original.method,
+                method=original_method(original),
                 url=original_url(host, original),
                 now=now,
                 access_token=token,
@@ -84,21 +84,37 @@ class DpopCheck:
             why = "Sign the DPoP proof with the nonce in the DPoP-Nonce header"
             nonce = self._nonces.current(now)
             return "dpop_nonce", dpop_refusal(host, "use_dpop_nonce", why, nonce)
-        if not self._seen.first_use(proof.jkt, proof.jti, until=proof.iat + self._window, now=now):
+        first = self._seen.first_use(proof.jkt, proof.jti, window=self._window, now=now)
+        if first is None:
+            why = "Too many DPoP proofs are in flight for this key: retry with a new proof"
+            return "dpop_proofs_full", dpop_refusal(host, "invalid_dpop_proof", why)
+        if not first:
             return "dpop_replayed", dpop_refusal(host, "invalid_dpop_proof", "DPoP proof replayed")
         return None
+
+
+def _prefixed(original: OriginalRequest) -> bool:
+    """Envoy's family: the original request line follows the prefix, stated by Envoy itself
+    (a header the client might have slipped through ``allowed_headers`` never overrides it)."""
+    return original.target.startswith(AUTHENTICATE_PATH + "/")
+
+
+def original_method(original: OriginalRequest) -> str:
+    """Envoy's own request line, or the one method the gateway states (Caddy asks with GET and
+    states the original in X-Forwarded-Method); "" when unknown, which no proof matches."""
+    return original.method if _prefixed(original) else original.stated_method
 
 
 def original_url(host: McpHost, original: OriginalRequest) -> str:
     """The URL the client sent its request to, as far as the gateway tells; "" if unknowable."""
     scheme = urlsplit(host.resource).scheme
     path = host.path
-    if original.original_uri is not None:
+    if _prefixed(original):
+        path = original.target[len(AUTHENTICATE_PATH) :].split("?", 1)[0]
+    elif original.original_uri is not None:
         stated = original.original_uri.decode("latin-1")
         # X-Original-URL is absolute; X-Forwarded-Uri is a path with its query.
         path = urlsplit(stated).path if "://" in stated else stated.split("?", 1)[0]
-    elif original.target.startswith(AUTHENTICATE_PATH + "/"):
-        path = original.target[len(AUTHENTICATE_PATH) :].split("?", 1)[0]
-    if not path.startswith("/") or not original.method:
+    if not path.startswith("/"):
         return ""
     return f"{scheme}://{host.host}{path}"

@@ -58,6 +58,8 @@ class OriginalRequest(NamedTuple):
     original_uri: bytes | None = None
     #: The auth request's own target: Envoy's family puts the original path after the prefix.
     target: str = ""
+    #: The one method the gateway's method header states ("" if none or several).
+    stated_method: str = ""
 
 
 def identity_header_names(names: tuple[str, ...]) -> frozenset[bytes]:
@@ -179,6 +181,7 @@ class OriginalRequestReader:
             dpop=dpop,
             original_uri=_single(host_values if self._uri_header is None else uri_values),
             target=target,
+            stated_method=stated[0] if len(stated) == 1 else "",
         )
 
     def _host_of(self, values: list[bytes]) -> str | None:

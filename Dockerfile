@@ -33,7 +33,10 @@ COPY templates ./templates
 # unchecked-hash: the .pyc files stay valid whatever the file times are after COPY --from, so the
 # read-only runtime never tries to recompile.
 # constraints.txt: exactly the versions the tests ran (scripts/update-constraints.sh).
-RUN /opt/mcp-gatekeeper/bin/pip install --no-compile -c constraints.txt . \
+# [tracing]: the OpenTelemetry SDK and OTLP exporter (about 10 MB with protobuf and requests),
+# so `tracing.endpoint` works in this image, which has no pip to add them; never imported while
+# tracing is not configured.
+RUN /opt/mcp-gatekeeper/bin/pip install --no-compile -c constraints.txt ".[tracing]" \
     && /opt/mcp-gatekeeper/bin/pip uninstall -y pip setuptools \
     && /opt/mcp-gatekeeper/bin/python -m compileall -q -j 0 \
         --invalidation-mode unchecked-hash /opt/mcp-gatekeeper/lib \

@@ -18,6 +18,8 @@ from .admin import api as admin_api
 from .asgi import GatekeeperApp, sending
 from .config import Config, redacted
 from .forward_auth import build_authenticator
+from .forward_auth.credentials import upstream_answers
+from .forward_auth.rate_limit_sync import build_rate_limits
 from .hosts import HostRegistry
 from .keys import KeyManager, SigningKey, generate_signing_key
 from .metadata import authorization_server, jwks, protected_resource
@@ -36,6 +38,7 @@ from .ops.audit import RateLimitedAudit, audit, event_counter
 from .ops.metrics import Metrics
 from .ops.middleware import ImmediateAnswers, ObservabilityMiddleware
 from .ops.store_status import install_store_status
+from .ops.tracing import Tracer, build_tracer
 from .paths import EXACT_ROUTES, PREFIX_ROUTES
 from .providers import IdentityProvider
 from .providers.registry import build_provider
@@ -60,6 +63,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     generate_key: Callable[[float], SigningKey] = generate_signing_key,
     provider: IdentityProvider | None = None,
+    tracer: Tracer | None = None,
 ) -> FastAPI:
     # Every store operation reports to the monitor: /readyz and the store_up gauge read it.
     store = MonitoredStore(store if store is not None else open_store(config.store, clock))
@@ -90,6 +94,9 @@ def create_app(
         encryption=encryption,
         poll_interval=poll_interval,
     )
+    # None unless tracing.endpoint is set: then nothing of OpenTelemetry is even imported.
+    # ``tracer`` replaces the one the configuration would build (tests export in memory).
+    tracer = tracer if tracer is not None else build_tracer(config.tracing)
     deny_audit = RateLimitedAudit(
         config.server.deny_log_rate, on_suppressed=metrics.deny_logs_suppressed.inc
     )
@@ -114,6 +121,9 @@ def create_app(
     authenticator = build_authenticator(
         config, hosts, keys, revocations, metrics, deny_audit, catalog, clock
     )
+    # proxy.hosts[].rateLimits: buckets in memory, shared through the store every second.
+    bucket_sync = build_rate_limits(config, hosts, metrics, store, clock)
+    authenticator.limits = bucket_sync.limiter if bucket_sync is not None else None
     documents = (
         MetadataDocuments(config.clients.metadata_documents, clock=clock)
         if config.clients.metadata_documents.enabled
@@ -153,6 +163,8 @@ def create_app(
         workloads=WorkloadIssuers(config.grants.jwt_bearer, upstream_http),
         enterprise=EnterpriseIssuers(config.grants.enterprise, upstream_http),
     )
+    # Per-user credentials for the APIs MCP servers call (proxy.hosts[].upstream).
+    authenticator.upstream = upstream_answers(services, metrics, deny_audit)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -187,6 +199,7 @@ def create_app(
             ),
             *([spawn(metrics.refresh_forever(), "metrics-gauges")] if metrics.multiprocess else []),
             spawn(catalog.run(hosts.hosts), "scope-discovery"),
+            *([spawn(bucket_sync.run(), "rate-limit-sync")] if bucket_sync is not None else []),
         ]
         try:
             yield
@@ -201,6 +214,8 @@ def create_app(
             if documents is not None:
                 await documents.aclose()
             await store.close()
+            if tracer is not None:
+                await asyncio.to_thread(tracer.shutdown)  # the last spans, off the event loop
 
     app = GatekeeperApp(
         title="mcp-gatekeeper",
@@ -213,11 +228,13 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
+    # Disconnecting a connected account drops this replica's cached credentials at once.
+    app.state.upstream_credentials = authenticator.upstream.cache
     app.hot_path = ObservabilityMiddleware(
-        sending(authenticator.answer), metrics, EXACT_ROUTES, PREFIX_ROUTES
+        sending(authenticator.answer), metrics, EXACT_ROUTES, PREFIX_ROUTES, tracer
     )
     app.immediate = ImmediateAnswers(
-        authenticator.answer_at_once, metrics, EXACT_ROUTES, PREFIX_ROUTES
+        authenticator.answer_at_once, metrics, EXACT_ROUTES, PREFIX_ROUTES, tracer
     )
     metadata_routers = (protected_resource.router, authorization_server.router, jwks.router)
     for router in (*metadata_routers, *OAUTH_ROUTERS, admin_api.router, health.router):
@@ -229,5 +246,6 @@ def create_app(
         metrics=metrics,
         exact_routes=EXACT_ROUTES,
         prefix_routes=PREFIX_ROUTES,
+        tracer=tracer,
     )
     return app

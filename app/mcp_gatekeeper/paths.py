@@ -26,6 +26,8 @@ REVOKE_PATH = "/revoke"
 DEVICE_AUTHORIZATION_PATH = "/device_authorization"
 DEVICE_PATH = "/device"
 DEMO_LOGIN_PATH = "/demo/login"
+#: A user's connected accounts at upstream APIs (proxy.hosts[].upstream): listed and disconnected.
+CONNECTED_ACCOUNTS_PATH = "/connected-accounts"
 HEALTHZ_PATH = "/healthz"
 READYZ_PATH = "/readyz"
 METRICS_PATH = "/metrics"
@@ -52,6 +54,7 @@ AUTHORIZATION_SERVER_PATHS: tuple[RoutedPath, ...] = (
     RoutedPath(DEVICE_AUTHORIZATION_PATH, "exact"),
     RoutedPath(DEVICE_PATH, "exact"),
     RoutedPath(DEMO_LOGIN_PATH, "exact"),
+    RoutedPath(CONNECTED_ACCOUNTS_PATH, "exact"),
 )
 
 #: Route templates for metrics labels (bounded cardinality).

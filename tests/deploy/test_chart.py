@@ -130,7 +130,20 @@ def _lay_out_pod_files(docs: list[Doc], root: Path) -> Path:
                 value = "an-existing-secret-value-of-some-length"
             target.write_text(value + "\n")
     config = base / "config.yaml"
-    config.write_text(config.read_text().replace(mount["mountPath"], str(base)))
+    text = config.read_text().replace(mount["mountPath"], str(base))
+    # Secrets the values mount themselves (volumes + volumeMounts) for a ...File setting: each
+    # file the configuration names under such a mount is laid out too.
+    secret_volumes = {v["name"] for v in pod["volumes"] if "secret" in v}
+    for extra in container["volumeMounts"]:
+        if extra["name"] not in secret_volumes:
+            continue
+        where = root / extra["mountPath"].lstrip("/")
+        for named in re.findall(re.escape(extra["mountPath"]) + r"/[\w.-]+", text):
+            target = where / named.rsplit("/", 1)[1]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text("an-existing-secret-value-of-some-length\n")
+        text = text.replace(extra["mountPath"], str(where))
+    config.write_text(text)
     return config
 
 
@@ -546,3 +559,18 @@ def test_helm_test_probes_every_mcp_url_through_the_gateway() -> None:
         assert pod["spec"]["restartPolicy"] == "Never"
         assert pod["spec"]["automountServiceAccountToken"] is False
     assert of_kind(render([BASE], ["helmTest.enabled=false"]), "Pod") == []
+
+
+def test_notes_name_the_upstream_credential_header_to_copy() -> None:
+    """A host with ``upstream`` gets told which answer header the gateway must pass on."""
+    plain = _notes(BASE)
+    assert "UPSTREAM CREDENTIALS" not in plain
+    notes = _notes(
+        BASE,
+        "proxy.hosts[0].upstream.source=login",
+        "proxy.hosts[0].upstream.name=GitHub",
+        "proxy.hosts[0].upstream.header=X-Upstream-Token",
+    )
+    assert "UPSTREAM CREDENTIALS" in notes
+    assert "the GitHub credential in X-Upstream-Token" in notes
+    assert "headersToBackend" in notes and "drop the client's Authorization" in notes

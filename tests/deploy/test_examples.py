@@ -64,6 +64,8 @@ GATEWAY_OF = {
     "istio": "envoy",
     "ingress-nginx": "ingress-nginx",
     "agents-and-machines": "ingress-nginx",
+    "tool-governance": "envoy",
+    "upstream-credentials": "traefik",
     "migrating-from-mcp-oauth2-proxy": "ingress-nginx",
     "traefik": "traefik",
 }

@@ -164,7 +164,10 @@ def settings(port: int, notes_port: int, idp: str) -> dict[str, Any]:
         "server": {"host": LOOPBACK},
         # The IdP may grant host A only; its keys come by OpenID discovery.
         "grants": {
-            "enterprise": {"enabled": True, "issuers": [{"issuer": idp, "hosts": [host_a]}]}
+            "enterprise": {
+                "enabled": True,
+                "issuers": [{"issuer": idp, "hosts": [host_a], "subjectPrefix": "acme:"}],
+            }
         },
     }
 
@@ -252,7 +255,7 @@ async def test_the_idps_grant_becomes_a_token_the_sdk_calls_tools_with(
     claims = jwt.decode(token, options={"verify_signature": False})
     client_id = enterprise.register("AI editor")[0]
     assert (claims["sub"], claims["email"], claims["client_id"]) == (
-        "alice",
+        "acme:alice",
         "alice@example.test",
         client_id,
     )
@@ -260,7 +263,7 @@ async def test_the_idps_grant_becomes_a_token_the_sdk_calls_tools_with(
     url = enterprise.mcp_url()
     assert "welcome" in (await call(url, token, "list_notes"))["result"]
     me = await call(url, token, "whoami")
-    assert (me["user"], me["scopes"]) == ("alice", READ)
+    assert (me["user"], me["scopes"]) == ("acme:alice", READ)
     # The IdP granted read only: the write is refused at the gateway and never runs.
     with pytest.raises(BaseException):  # noqa: B017 (the SDK's error type is not the point)
         await call(url, token, "add_note", title="from-idp", text="should not exist")
@@ -312,7 +315,7 @@ async def test_the_audience_resource_and_user_are_checked(enterprise: Enterprise
     error, why = refusal(enterprise.redeem(await enterprise.id_jag("mallory")))
     assert error == "invalid_grant"
     assert why == (
-        f"mallory may not use {enterprise.mcp_url()}: accounts from evil.example are not "
+        f"acme:mallory may not use {enterprise.mcp_url()}: accounts from evil.example are not "
         "allowed here"
     )
 

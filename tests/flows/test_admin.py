@@ -121,6 +121,7 @@ async def test_revoking_a_user_ends_grants_and_forgets_approvals(admin: Admin) -
         "grants_ended": 1,
         "tokens_revoked": 1,
         "approvals_forgotten": 1,
+        "accounts_disconnected": 0,
     }
     assert await admin.gate(tokens["access_token"]) == 401
     response, _ = await admin.driver.authorize(client_id)

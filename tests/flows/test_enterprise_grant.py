@@ -40,8 +40,15 @@ WORKLOAD = ServiceAccountSigner()
 
 
 def settings(*, enterprise: bool = True) -> dict[str, Any]:
-    acme = {"issuer": IDP, "jwks": SIGNER.jwks(), "hosts": [A, B]}
-    partner = {"issuer": BY_EMAIL, "jwks": PARTNER.jwks(), "hosts": [A], "linkBy": "email"}
+    # Neither IdP is the login provider: each names its users in its own namespace.
+    acme = {"issuer": IDP, "jwks": SIGNER.jwks(), "hosts": [A, B], "subjectPrefix": "acme:"}
+    partner = {
+        "issuer": BY_EMAIL,
+        "jwks": PARTNER.jwks(),
+        "hosts": [A],
+        "linkBy": "email",
+        "subjectPrefix": "partner:",
+    }
     workloads = {
         "issuer": K8S_ISSUER,
         "jwks": WORKLOAD.jwks(),
@@ -135,7 +142,7 @@ async def test_an_id_jag_gets_a_token_for_its_user_client_and_host(
     assert "refresh_token" not in body
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
     assert (claims["sub"], claims["email"], claims["groups"]) == (
-        "U019488227",
+        "acme:U019488227",
         "alice@acme.example",
         ["engineering"],
     )
@@ -146,7 +153,7 @@ async def test_an_id_jag_gets_a_token_for_its_user_client_and_host(
     issued = events["enterprise_token_issued"].__dict__
     assert [issued[name] for name in ("issuer", "sub", "email", "client_id", "host", "scopes")] == [
         IDP,
-        "U019488227",
+        "acme:U019488227",
         "alice@acme.example",
         enterprise.client_id,
         A,
@@ -256,7 +263,8 @@ async def test_the_hosts_policy_applies_as_at_an_interactive_login(
     outsider = id_jag(enterprise.client_id, email="mallory@evil.example")
     assert refusal(await enterprise.redeem(outsider)) == (
         "invalid_grant",
-        f"U019488227 may not use https://{A}/mcp: accounts from evil.example are not allowed here",
+        f"acme:U019488227 may not use https://{A}/mcp: "
+        "accounts from evil.example are not allowed here",
     )
     unverified = id_jag(enterprise.client_id, email_verified=False)
     assert refusal(await enterprise.redeem(unverified))[1].endswith(
@@ -274,7 +282,7 @@ async def test_linking_by_email_names_the_user_by_a_verified_email(
     assert response.status_code == 200, response.text
     claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
     assert (claims["sub"], claims["email"], claims["enterprise_iss"]) == (
-        "bob@acme.example",
+        "partner:bob@acme.example",
         "bob@acme.example",
         BY_EMAIL,
     )
@@ -395,3 +403,41 @@ async def test_off_an_id_jag_is_refused_and_never_meets_the_workload_rules() -> 
     )
     assert workload.status_code == 200, workload.text
     assert "authorization_grant_profiles_supported" not in document
+
+
+async def test_two_idps_naming_one_sub_are_two_users(enterprise: Enterprise) -> None:
+    """A partner IdP cannot pose as a user of another IdP by signing the same sub."""
+    tokens = []
+    for signer, issuer in ((SIGNER, IDP), (PARTNER, BY_EMAIL)):
+        assertion = id_jag(enterprise.client_id, signer, iss=issuer, email="alice@acme.example")
+        response = await enterprise.redeem(assertion)
+        assert response.status_code == 200, response.text
+        tokens.append(
+            jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+        )
+    assert tokens[0]["sub"] != tokens[1]["sub"]
+
+
+async def test_a_public_client_cannot_redeem_an_id_jag(enterprise: Enterprise) -> None:
+    """Its client_id authenticates nothing: whoever intercepted the ID-JAG could use it."""
+    public = await register(enterprise.http, token_endpoint_auth_method="none")
+    response = await enterprise.http.post(
+        f"https://{A}/token",
+        data={
+            "grant_type": JWT_BEARER,
+            "assertion": id_jag(public["client_id"]),
+            "client_id": public["client_id"],
+        },
+    )
+    assert refusal(response)[0] == "unauthorized_client"
+
+
+def test_an_idp_that_is_not_the_login_provider_needs_a_subject_prefix() -> None:
+    raw = settings()
+    raw["grants"]["jwtBearer"]["issuers"][0]["subjectPrefix"] = "cluster:"
+    raw["grants"]["enterprise"]["issuers"][0].pop("subjectPrefix")
+    with pytest.raises(ValueError, match="set a prefix"):
+        Config.model_validate(raw)
+    raw["grants"]["enterprise"]["issuers"][0]["subjectPrefix"] = "partner:"
+    with pytest.raises(ValueError, match="distinct subjectPrefix"):
+        Config.model_validate(raw)

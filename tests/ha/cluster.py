@@ -80,10 +80,16 @@ class Replica:
             self.proc = None
 
 
-def write_config(path: Path, host: str, store: dict[str, Any], **server: Any) -> Path:
+def write_config(
+    path: Path,
+    host: str,
+    store: dict[str, Any],
+    host_settings: dict[str, Any] | None = None,
+    **server: Any,
+) -> Path:
     config = {
         "proxy": {
-            "hosts": [{"host": host, "scopes": SCOPES}],
+            "hosts": [{"host": host, "scopes": SCOPES, **(host_settings or {})}],
             "trustedHostHeaders": "x-forwarded",
         },
         # Every test client registers from the one loopback address, and refreshes in a loop.
@@ -197,14 +203,17 @@ def _traefik_binary() -> str:
 
 
 @contextlib.contextmanager
-def running_cluster(workdir: Path, replica_count: int = 3) -> Iterator[Cluster]:
+def running_cluster(
+    workdir: Path, replica_count: int = 3, host_settings: dict[str, Any] | None = None
+) -> Iterator[Cluster]:
     gateway_port, auth_port = free_port(), free_port()
     store = {"url": "", "encryptionKey": fernet_key(), "pollInterval": "500ms"}
     with contextlib.ExitStack() as stack:
         redis = stack.enter_context(RedisServer(workdir / "redis", persist=True))
         store["url"] = redis.url
         upstream = stack.enter_context(echo_upstream())
-        config = write_config(workdir / "config.yaml", f"{LOOPBACK}:{gateway_port}", store)
+        host = f"{LOOPBACK}:{gateway_port}"
+        config = write_config(workdir / "config.yaml", host, store, host_settings)
         replicas = [
             Replica(config, free_port(), workdir / f"replica-{index}.log")
             for index in range(replica_count)

@@ -192,7 +192,9 @@ async def test_a_service_signing_its_own_jwts_writes_on_both_its_hosts(stack: St
         other = HOST_B if host == HOST_A else HOST_A
         assert initialize(stack.mcp_url(host), token) == 200
         assert initialize(stack.mcp_url(other), token) == 401
-    assert stack.keys.fetches == ["/jwks.json"]
+    # Once for every assertion of every host (another test of this module may have been first;
+    # a fetch slowed past its timeout on a loaded machine is retried once, 30 s on, at most).
+    assert set(stack.keys.fetches) == {"/jwks.json"} and len(stack.keys.fetches) <= 2
 
 
 def test_the_probe_accepts_a_machine_token(

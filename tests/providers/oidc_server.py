@@ -73,6 +73,7 @@ def run_oidc_server(
     workdir: Path,
     *,
     token_auth_method: str = "client_secret_basic",  # noqa: S107 (a method name)
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[OidcServer]:
     """Start provider.mjs, yield it once READY, and stop it whatever happens."""
     node = shutil.which("node")
@@ -92,6 +93,7 @@ def run_oidc_server(
         "REDIRECT_URIS": CALLBACK,
         "ACCOUNTS_FILE": str(accounts),
         "TOKEN_AUTH_METHOD": token_auth_method,
+        **(extra_env or {}),
     }
     with start_proc([node, str(OIDC_DIR / "provider.mjs")], log, env=env) as proc:
         deadline = time.monotonic() + READY_TIMEOUT

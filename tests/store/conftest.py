@@ -1,4 +1,5 @@
-"""Stores under test: every back-end, and pairs of independent clients of one shared back-end."""
+"""Stores under test: every back-end (a three-master Redis Cluster too), and pairs of independent
+clients of one shared back-end."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cryptography.fernet import Fernet
 from mcp_gatekeeper.config.store import StoreConfig
 from mcp_gatekeeper.store import Store
 from mcp_gatekeeper.store.factory import open_store
+from tests.store.redis_cluster import RedisCluster
 from tests.store.redis_server import RedisServer
 
 
@@ -24,6 +26,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     """One real redis-server per test process, on a unix socket."""
     with RedisServer(tmp_path_factory.mktemp("redis"), unix=True) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """One real three-master Redis Cluster per test process."""
+    with RedisCluster(tmp_path_factory.mktemp("redis-cluster")) as cluster:
+        yield cluster
 
 
 def store_config(url: str, **extra: str) -> StoreConfig:
@@ -44,10 +53,13 @@ def backend_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> st
     if kind == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")
         return server.url
+    if kind == "cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        return cluster.url
     return "memory://"
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "cluster"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     """Each back-end in turn, through the factory the service uses."""
     opened = open_store(store_config(backend_url(request.param, request, tmp_path)))
@@ -55,7 +67,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await opened.close()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "cluster"])
 async def store_pair(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[Store, Store]]:

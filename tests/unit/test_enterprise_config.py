@@ -20,7 +20,11 @@ KEY = public_jwk(client_key())
 
 
 def config_text(*, enabled: bool = True, **issuer: Any) -> str:
-    entry = {"issuer": "https://idp.acme.example", "hosts": ["mcp.example.com"]} | issuer
+    entry = {
+        "issuer": "https://idp.acme.example",
+        "hosts": ["mcp.example.com"],
+        "subjectPrefix": "acme:",
+    } | issuer
     entry = {name: value for name, value in entry.items() if value is not None}
     raw = {
         "proxy": {"hosts": [{"host": "mcp.example.com"}]},

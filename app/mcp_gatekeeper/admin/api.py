@@ -23,7 +23,7 @@ from .. import bounded_json
 from ..errors import GatekeeperError, NotFound
 from ..http_body import BodyTooLarge, read_body
 from ..net import is_loopback_hostname
-from ..oauth import families, issued
+from ..oauth import connected_accounts, families, issued
 from ..oauth.clients.machines import ConfiguredClient
 from ..oauth.clients.registry import is_metadata_document_id
 from ..oauth.record_stores import RecordStore
@@ -171,18 +171,25 @@ async def revoke_user(user: str, request: Request, services: ServicesDep) -> dic
         if user in (approval.subject, approval.email):
             await approvals.forget_stored(key)
             forgotten += 1
+    # Their accounts at upstream APIs (proxy.hosts[].upstream.connected) are disconnected too.
+    cache = getattr(request.app.state, "upstream_credentials", None)
+    disconnected = await connected_accounts.disconnect_everywhere(
+        services, user, cache.forget_subject if cache is not None else lambda _subject: None
+    )
     audit(
         "user_revoked",
         user=user,
         grants_ended=ended,
         tokens_revoked=revoked,
         approvals_forgotten=forgotten,
+        accounts_disconnected=disconnected,
     )
     return {
         "user": user,
         "grants_ended": ended,
         "tokens_revoked": revoked,
         "approvals_forgotten": forgotten,
+        "accounts_disconnected": disconnected,
     }
 
 

@@ -19,7 +19,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from .common import Duration, RegexList, StrictModel, require_unique, settings_problem
 from .jwks import https_url, public_jwks
 
-#: What a workload issuer's key may sign with; never ``none`` and never HMAC (RFC 8725 §3.1).
+#: What a trusted signer's key may sign with; never ``none`` and never HMAC (RFC 8725 §3.1).
 ASSERTION_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")
 #: RFC 6749 §3.3 scope-token.
 SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
@@ -179,31 +179,21 @@ class ClaimRule(StrictModel):
         return value
 
 
-class WorkloadIssuerConfig(StrictModel):
-    """A trusted issuer of workload JWTs (Kubernetes, SPIFFE, a CI provider's OIDC tokens)."""
+class SignerConfig(StrictModel):
+    """A trusted signer of JWTs (an issuer of workload JWTs, an enterprise IdP): who it is, where
+    its public keys are, what it signs with and how long what it signs may live."""
 
     issuer: str = Field(min_length=1)
     #: Default: the ``jwks_uri`` of the issuer's OpenID discovery document.
     jwks_uri: str | None = Field(None, alias="jwksURI")
     #: Inline keys, for issuers whose keys are not served (a cluster's service-account keys).
     jwks: dict[str, Any] | None = None
-    audience: str = Field(min_length=1, description="The aud the JWTs must carry")
     algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
-    max_lifetime: Duration = Field(
-        timedelta(hours=24),
-        alias="maxLifetime",
-        description="Longer-lived JWTs (exp - iat) are refused",
-    )
-    single_use: bool = Field(
-        True,
-        alias="singleUse",
-        description="Each JWT (iss, jti) is exchanged once; turn off for workloads that reuse "
-        "one token until it expires (a long-running pod's projected service-account token)",
-    )
-    rules: list[ClaimRule] = Field(min_length=1)
-    #: Put before the JWT's ``sub`` to make the token's subject (``prod:`` gives
-    #: ``prod:system:serviceaccount:batch:report``): two clusters' service accounts of one name
-    #: are then two users at the MCP server.
+    #: Each kind of signer gives its own default: what it signs is meant to live that long.
+    max_lifetime: Duration = Field(alias="maxLifetime")
+    #: Put before the signed ``sub`` to make the token's subject (``prod:`` gives
+    #: ``prod:system:serviceaccount:batch:report``): two signers' subjects of one name are then
+    #: two users at the MCP server.
     subject_prefix: str = Field("", alias="subjectPrefix", max_length=64, pattern=r"^[\x21-\x7e]*$")
 
     _urls = field_validator("issuer", "jwks_uri")(
@@ -218,13 +208,10 @@ class WorkloadIssuerConfig(StrictModel):
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be longer than 0s")
-        # A workload JWT is a bearer credential: one that lives longer is a stored password.
-        if value > MAX_WORKLOAD_JWT_LIFETIME:
-            raise ValueError("at most 24h")
         return value
 
     @model_validator(mode="after")
-    def _algorithms(self) -> WorkloadIssuerConfig:
+    def _algorithms(self) -> SignerConfig:
         unknown = [alg for alg in self.algorithms if alg not in ASSERTION_ALGORITHMS]
         if unknown or not self.algorithms:
             raise settings_problem(
@@ -233,6 +220,32 @@ class WorkloadIssuerConfig(StrictModel):
         if self.jwks_uri is not None and self.jwks is not None:
             raise settings_problem(["jwksURI", "jwks"], "set at most one", together=True)
         return self
+
+
+class WorkloadIssuerConfig(SignerConfig):
+    """A trusted issuer of workload JWTs (Kubernetes, SPIFFE, a CI provider's OIDC tokens)."""
+
+    audience: str = Field(min_length=1, description="The aud the JWTs must carry")
+    max_lifetime: Duration = Field(
+        timedelta(hours=24),
+        alias="maxLifetime",
+        description="Longer-lived JWTs (exp - iat) are refused",
+    )
+    single_use: bool = Field(
+        True,
+        alias="singleUse",
+        description="Each JWT (iss, jti) is exchanged once; turn off for workloads that reuse "
+        "one token until it expires (a long-running pod's projected service-account token)",
+    )
+    rules: list[ClaimRule] = Field(min_length=1)
+
+    @field_validator("max_lifetime")
+    @classmethod
+    def _at_most_a_day(cls, value: timedelta) -> timedelta:
+        # A workload JWT is a bearer credential: one that lives longer is a stored password.
+        if value > MAX_WORKLOAD_JWT_LIFETIME:
+            raise ValueError("at most 24h")
+        return value
 
 
 class JwtBearerConfig(StrictModel):
@@ -270,15 +283,10 @@ class TokenExchangeConfig(StrictModel):
         return value
 
 
-class EnterpriseIssuerConfig(StrictModel):
+class EnterpriseIssuerConfig(SignerConfig):
     """An enterprise IdP whose ID-JAGs (Identity Assertion JWT Authorization Grants) we honour."""
 
-    issuer: str = Field(min_length=1)
-    #: Default: the ``jwks_uri`` of the issuer's OpenID discovery document.
-    jwks_uri: str | None = Field(None, alias="jwksURI")
-    jwks: dict[str, Any] | None = None
     hosts: list[str] = Field(min_length=1, description="The MCP hosts this IdP may grant")
-    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
     max_lifetime: Duration = Field(
         timedelta(minutes=5),
         alias="maxLifetime",
@@ -292,31 +300,6 @@ class EnterpriseIssuerConfig(StrictModel):
     groups_claim: str | None = Field(
         "groups", alias="groupsClaim", min_length=1, description="Where the user's groups are"
     )
-
-    _urls = field_validator("issuer", "jwks_uri")(
-        lambda value: None if value is None else https_url(value)
-    )
-    _public_keys = field_validator("jwks")(
-        lambda value: None if value is None else public_jwks(value)
-    )
-
-    @field_validator("max_lifetime")
-    @classmethod
-    def _positive(cls, value: timedelta) -> timedelta:
-        if value <= timedelta(0):
-            raise ValueError("must be longer than 0s")
-        return value
-
-    @model_validator(mode="after")
-    def _algorithms(self) -> EnterpriseIssuerConfig:
-        unknown = [alg for alg in self.algorithms if alg not in ASSERTION_ALGORITHMS]
-        if unknown or not self.algorithms:
-            raise settings_problem(
-                ["algorithms"], f"choose among {', '.join(ASSERTION_ALGORITHMS)}"
-            )
-        if self.jwks_uri is not None and self.jwks is not None:
-            raise settings_problem(["jwksURI", "jwks"], "set at most one", together=True)
-        return self
 
 
 class EnterpriseConfig(StrictModel):

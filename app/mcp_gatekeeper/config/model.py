@@ -30,8 +30,12 @@ from .common import (
     settings_problem,
 )
 from .grants import GrantsConfig
+from .host_rules import RuleConfig
 from .provider import ProviderConfig
+from .rate_limits import RateLimitsConfig
 from .store import StoreConfig
+from .tracing import TracingConfig
+from .upstream import UpstreamConfig, identity_clash
 
 #: 64 KiB holds what any gateway forwards, large JWTs and cookies included; the bounds keep
 #: real requests working and a single request from buffering megabytes.
@@ -94,6 +98,11 @@ class HostConfig(AccessPolicy):
         "bound), allowed (bound when the client sends a DPoP proof), required (every token "
         "must be bound). The gateway must forward the DPoP header and the original URL",
     )
+    rate_limits: RateLimitsConfig | None = Field(
+        None,
+        alias="rateLimits",
+        description="Requests and tool calls per user and per client, shared by the replicas",
+    )
     tool_policy: Literal["enforce", "strict", "upstream"] = Field(
         "enforce",
         alias="toolPolicy",
@@ -102,6 +111,16 @@ class HostConfig(AccessPolicy):
             "tool; strict: such a POST is refused; upstream: it is let through for the MCP "
             "server to check X-Auth-Request-Scopes itself"
         ),
+    )
+    rules: list[RuleConfig] = Field(
+        default_factory=list,
+        description="CEL rules on the token's claims and the MCP call (deny overrides allow; "
+        "with allow rules, a call none allows is refused)",
+    )
+    upstream: UpstreamConfig | None = Field(
+        None,
+        description="The signed-in user's credential for the API this MCP server calls, handed "
+        "to the gateway in a header of the 200 answer (config/upstream.py)",
     )
 
     @field_validator("base_scopes")
@@ -196,6 +215,17 @@ class ProxyConfig(StrictModel):
     def _unique_hosts(cls, value: list[HostConfig]) -> list[HostConfig]:
         require_unique("each host may appear once", [entry.host for entry in value])
         return value
+
+    @model_validator(mode="after")
+    def _upstream_headers_are_their_own(self) -> ProxyConfig:
+        for index, entry in enumerate(self.hosts):
+            upstream = entry.upstream
+            clash = (
+                None if upstream is None else identity_clash(upstream, self.identity_headers.names)
+            )
+            if clash is not None:
+                raise settings_problem([f"hosts[{index}].upstream.header"], clash)
+        return self
 
     @model_validator(mode="after")
     def _query_names_hostnames(self) -> ProxyConfig:
@@ -367,6 +397,7 @@ class Config(StrictModel):
     server: ServerConfig = Field(default_factory=ServerConfig)
     store: StoreConfig = Field(default_factory=lambda: StoreConfig.model_validate({}))
     grants: GrantsConfig = Field(default_factory=GrantsConfig)
+    tracing: TracingConfig = Field(default_factory=lambda: TracingConfig.model_validate({}))
 
     @model_validator(mode="after")
     def _grants_name_configured_hosts(self) -> Config:
@@ -389,6 +420,26 @@ class Config(StrictModel):
             if unknown:
                 raise settings_problem(
                     [path], f"not a configured proxy.hosts[].host: {', '.join(unknown)}"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _signers_name_distinct_users(self) -> Config:
+        """A signed ``sub`` becomes a user: two signers (or a signer and the login's identity
+        provider) must not be able to name the same one."""
+        signers = [*self.grants.jwt_bearer.issuers, *self.grants.enterprise.issuers]
+        require_unique(
+            "workload and enterprise issuers need distinct subjectPrefix values",
+            [signer.subject_prefix for signer in signers],
+        )
+        login_issuer = (self.provider.issuer_url or "").rstrip("/")
+        for index, idp in enumerate(self.grants.enterprise.issuers):
+            if not idp.subject_prefix and idp.issuer.rstrip("/") != login_issuer:
+                raise settings_problem(
+                    [f"grants.enterprise.issuers[{index}].subjectPrefix"],
+                    "set a prefix (e.g. partner:): without one, this IdP's users would be "
+                    "indistinguishable from the login provider's users of the same name; only "
+                    "the IdP that is also provider.issuerURL may keep the empty prefix",
                 )
         return self
 

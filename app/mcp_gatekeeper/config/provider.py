@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from .common import AccessPolicy, StrictModel, settings_problem
+from .host_rules import copied_claim_names
 
 
 def _https_url(value: str) -> str:
@@ -52,12 +53,18 @@ class ProviderConfig(AccessPolicy):
     issuer_url: str | None = Field(None, alias="issuerURL")
     scopes: list[str] | None = Field(None, description="Scopes asked of the IdP (default per IdP)")
     groups_claim: str = Field("groups", alias="groupsClaim")
+    copy_claims: list[str] = Field(
+        default_factory=list,
+        alias="copyClaims",
+        description="Claims of the ID token (or userinfo) copied into access tokens, for rules",
+    )
     organization: str | None = Field(
         None, description="GitHub: members of this organization only (Go chart name)"
     )
     github: GitHubConfig = Field(default_factory=lambda: GitHubConfig.model_validate({}))
     google: GoogleConfig = Field(default_factory=lambda: GoogleConfig.model_validate({}))
 
+    _copy_claims = field_validator("copy_claims")(copied_claim_names)
     _issuer = field_validator("issuer_url")(
         lambda value: None if value is None else _https_url(value)
     )

@@ -11,7 +11,7 @@ from ..store.encryption import check_key, split_keys
 from .common import Duration, StrictModel, settings_problem
 
 MEMORY_URL = "memory://"
-REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel")
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "redis+cluster")
 SCHEMES = ("memory", "sqlite", *REDIS_SCHEMES)
 
 
@@ -20,7 +20,8 @@ class StoreConfig(StrictModel):
         MEMORY_URL,
         description=(
             "memory:// (one process), sqlite:///absolute/path.db (one pod), redis://host:6379/0, "
-            "rediss://..., unix:///path.sock or redis+sentinel://s1:26379,s2:26379/master"
+            "rediss://..., unix:///path.sock, redis+sentinel://s1:26379,s2:26379/master or "
+            "redis+cluster://node1:6379,node2:6379 (a Redis Cluster: any of its nodes)"
         ),
     )
     encryption_key: SecretStr | None = Field(
@@ -69,6 +70,8 @@ class StoreConfig(StrictModel):
                 "put the credentials in store.username and store.password (or passwordFile), "
                 "not in the URL: the URL is logged"
             )
+        if scheme == "redis+cluster" and (parts.path.strip("/") not in ("", "0") or parts.query):
+            raise ValueError("a Redis Cluster has database 0 only: redis+cluster://h1:6379,h2:6379")
         if scheme == "redis+sentinel" and not parts.path.strip("/"):
             raise ValueError("name the master: redis+sentinel://host:26379,host2:26379/mymaster")
         return value
@@ -101,6 +104,14 @@ class StoreConfig(StrictModel):
                 ["encryptionKey"],
                 f"a {self.scheme}:// store keeps the private signing keys and upstream tokens; "
                 "set an encryption key (from a Secret: encryptionKeyFile)",
+            )
+        if self.scheme == "redis+cluster" and self.ca_file:
+            raise settings_problem(["caFile"], "TLS to a Redis Cluster is not supported yet")
+        if self.scheme == "redis+cluster" and ("{" in self.key_prefix or "}" in self.key_prefix):
+            raise settings_problem(
+                ["keyPrefix"],
+                "in a Redis Cluster a prefix with { or } becomes every key's hash tag, putting "
+                "the whole store on one node; leave the braces out",
             )
         if self.scheme not in REDIS_SCHEMES and (self.password or self.username or self.ca_file):
             raise settings_problem(

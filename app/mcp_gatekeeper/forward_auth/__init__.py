@@ -74,4 +74,5 @@ def build_authenticator(
         dpop=dpop,
         reject_identity_headers=config.proxy.reject_client_identity_headers,
         host_by_name=config.proxy.trusted_host_headers == "query",
+        traced=config.tracing.enabled,
     )

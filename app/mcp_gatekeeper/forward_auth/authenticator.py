@@ -18,12 +18,15 @@ from starlette.types import Receive, Scope
 from ..hosts import HostRegistry, McpHost
 from ..ops.metrics import UNKNOWN_HOST as UNKNOWN_HOST_LABEL
 from ..ops.metrics import Metrics
+from ..ops.tracing import record_decision
 from ..scopes.advertised import advertised_scopes
 from ..scopes.catalog import ScopeCatalog
 from ..tokens import AccessClaims, InvalidToken, TokenVerifier, Verified
+from .credentials import CredentialMiss, UpstreamAnswers
 from .dpop_check import DpopCheck, Scheme
 from .identity import IdentityRenderer
 from .original_request import OriginalRequest, OriginalRequestReader
+from .rate_limits import RateLimiter
 from .responses import (
     FAILED_CLOSED,
     IDENTITY_HEADER_REJECTED,
@@ -36,6 +39,7 @@ from .responses import (
     insufficient_scope,
     make_answer,
 )
+from .rules import RuleCheck
 from .tool_calls import (
     MAX_BODY_BYTES,
     ToolCalls,
@@ -102,6 +106,7 @@ class Authenticator:
         dpop: DpopCheck,
         reject_identity_headers: bool,
         host_by_name: bool = False,
+        traced: bool = False,
     ) -> None:
         # ``query`` names nginx's $host, which never carries a port.
         self._lookup = hosts.get_by_hostname if host_by_name else hosts.get
@@ -112,8 +117,15 @@ class Authenticator:
         self._deny_audit = deny_audit
         self._reject_identity_headers = reject_identity_headers
         self._dpop = dpop
+        # Off (no ``tracing.endpoint``): one attribute test per decision, nothing else.
+        self._traced = traced
         self._views: dict[str, HostView] = {}
+        self._rules = RuleCheck()
         self._preflight = make_answer(200, renderer.anonymous())
+        #: Upstream credentials (``credentials.py``), set once the services exist (``main.py``).
+        self.upstream: UpstreamAnswers | None = None
+        #: Rate limits (``rate_limits.py``), set by ``main.py`` when a host has any.
+        self.limits: RateLimiter | None = None
 
     async def answer(self, scope: Scope, receive: Receive) -> Answer:
         """The answer to one ``/authenticate`` request; never raises."""
@@ -131,7 +143,10 @@ class Authenticator:
                 body = OVERSIZED_BODY  # refused by its length: not a byte of it is read
             else:
                 body = await _read_body(receive)
-            return self._final(original, body)
+            answer = self._final(original, body)
+            if isinstance(answer, CredentialMiss) and self.upstream is not None:
+                return await self.upstream.complete(answer)
+            return answer
         except Exception:
             return _failed_closed()
 
@@ -144,7 +159,9 @@ class Authenticator:
             original = self._reader.read(method, headers, query_string, path)
             if original.has_body and not original.body_too_large:
                 return None
-            return self._final(original, OVERSIZED_BODY if original.has_body else None)
+            answer = self._final(original, OVERSIZED_BODY if original.has_body else None)
+            # A credential still to fetch needs I/O: the async route (``answer``) gives it.
+            return None if isinstance(answer, CredentialMiss) else answer
         except Exception:
             return _failed_closed()
 
@@ -186,8 +203,12 @@ class Authenticator:
         if token is None:
             if original.method == "OPTIONS" and original.authorization is None:
                 self._metrics.count_decision(host.host, "preflight")
+                if self._traced:
+                    record_decision(host.host, "preflight")
                 return self._preflight
             self._metrics.count_decision(host.host, "no_token")
+            if self._traced:
+                record_decision(host.host, "no_token")
             return view.answers.missing_token
         try:
             verified = self._verifier.verify(token, host)
@@ -239,7 +260,18 @@ class Authenticator:
             if missing:
                 answer = insufficient_scope(host, (*claims.scopes, *missing), (), UNSEEN)
                 return self._refuse_tool(host, claims, "tool_unidentified", answer)
+        ruled = self._rules.refusal(host, original, calls, claims)
+        if ruled is not None:  # proxy.hosts[].rules (rules.py); the audit names the rule
+            return self._refuse_tool(host, claims, "rule_denied", ruled[0], rule=ruled[1])
+        if self.limits is not None:  # proxy.hosts[].rateLimits (rate_limits.py): no I/O
+            limited = self.limits.check(host, claims, calls.tools if calls is not None else ())
+            if limited is not None:
+                return self._refuse_tool(host, claims, "rate_limited", limited)
+        if host.config.upstream is not None:
+            return self._with_credential(host, claims, verified.rendered, original.mcp_client)
         self._metrics.count_decision(host.host, "allowed")
+        if self._traced:
+            record_decision(host.host, "allowed", calls.tools if calls is not None else ())
         return verified.rendered
 
     @staticmethod
@@ -262,6 +294,15 @@ class Authenticator:
             return None
         return headers
 
+    def _with_credential(
+        self, host: McpHost, claims: AccessClaims, rendered: Answer, mcp_client: bool
+    ) -> Answer:
+        """An allowed request to a host whose MCP server acts with the user's upstream
+        credential: the 200 carries it, or it must be fetched first (``CredentialMiss``)."""
+        if self.upstream is None:
+            return self._refuse_tool(host, claims, "upstream_unavailable", FAILED_CLOSED)
+        return self.upstream.answer(host, claims, rendered, mcp_client)
+
     def _refuse_tool(
         self, host: McpHost, claims: AccessClaims, result: str, answer: Answer, **fields: object
     ) -> Answer:
@@ -273,6 +314,10 @@ class Authenticator:
 
     def _deny(self, host: str, result: str, **fields: object) -> None:
         self._metrics.count_decision(host, result)
+        if self._traced:
+            tools = fields.get("tools")
+            named = tools if isinstance(tools, list) else ()
+            record_decision(host, result, named, fields.get("rule"))
         self._deny_audit("request_denied", host=host, result=result, **fields)
 
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import jiter
@@ -56,6 +57,10 @@ class ToolCalls:
 
     methods: tuple[str, ...]
     tools: tuple[str, ...]
+    #: Each tool call's arguments, in the order of ``tools`` (``{}`` when it sends none), when
+    #: the body was read; ``None`` when headers alone named the call (they carry none). Handed
+    #: to the rules so they do not parse the body again; not part of what the request calls.
+    arguments: tuple[Mapping[str, Any], ...] | None = field(default=None, compare=False)
 
 
 def decode_header_value(value: str) -> str:
@@ -106,6 +111,7 @@ def from_body(body: bytes) -> ToolCalls:
         raise UnreadableToolCall("an empty JSON-RPC batch")
     methods: list[str] = []
     tools: list[str] = []
+    arguments: list[Mapping[str, Any]] = []
     for item in items:
         if not isinstance(item, dict):
             raise UnreadableToolCall("a JSON-RPC message must be an object")
@@ -125,7 +131,9 @@ def from_body(body: bytes) -> ToolCalls:
             if not isinstance(name, str) or not name:
                 raise UnreadableToolCall("tools/call without a tool name")
             tools.append(name)
-    return ToolCalls(tuple(methods), tuple(tools))
+            given = params.get("arguments") if isinstance(params, dict) else None
+            arguments.append(given if isinstance(given, dict) else {})
+    return ToolCalls(tuple(methods), tuple(tools), tuple(arguments))
 
 
 def combine(headers: ToolCalls | None, body: ToolCalls | None) -> ToolCalls | None:

@@ -15,6 +15,7 @@ from ..ops.audit import audit
 from ..paths import CONSENT_PATH
 from ..services import Services
 from ..urls import add_query
+from . import connected_accounts
 from .codes import issue_code
 from .hashing import secret_key
 from .records import AuthorizationRequest, BrowserBinding, PendingConsent, User
@@ -49,6 +50,10 @@ async def ask_consent(
     if approval is not None and remembered_in_full and not asks_anyway:
         audit("consent_remembered", client_id=request.client_id, sub=user.subject)
         granted = request.model_copy(update={"scopes": approval.scopes})
+        # The host's API account is connected first, if it is not yet (proxy.hosts[].upstream).
+        connect = await connected_accounts.begin(services, granted, user, browser)
+        if connect is not None:
+            return NextStep(connect, login_done=False)
         return NextStep(await issue_code(services, granted, user), login_done=True)
     consent_id = secrets.token_urlsafe(32)
     pending = PendingConsent(

@@ -6,7 +6,7 @@ import secrets
 
 from ..services import Services
 from ..urls import add_query
-from .records import AuthorizationCode, AuthorizationRequest, User
+from .records import AuthorizationCode, AuthorizationRequest, ProviderGrant, User
 
 
 async def issue_code(services: Services, request: AuthorizationRequest, user: User) -> str:
@@ -16,6 +16,13 @@ async def issue_code(services: Services, request: AuthorizationRequest, user: Us
     record = AuthorizationCode(request=request, user=user, auth_time=services.clock())
     ttl = services.config.tokens.authorization_code_ttl.total_seconds()
     await services.records.codes.put(code, record, ttl)
+    if user.recheck_secret is not None and any(h.config.upstream for h in services.hosts.hosts):
+        # The provider's token for this user is what an upstream credential is made from.
+        grant = ProviderGrant(
+            subject=user.subject, secret=user.recheck_secret, updated_at=services.clock()
+        )
+        session = services.config.tokens.max_session_age.total_seconds()
+        await services.records.provider_grants.put(user.subject, grant, session)
     params = {"code": code}
     if request.state is not None:
         params["state"] = request.state

@@ -2,8 +2,8 @@
 clients, and every start is a record in the store until its code expires).
 
 Two limits, both in the store and changed by compare-and-swap, so replicas share them:
-``grants.deviceCode.requestsPerMinutePerAddress`` per client address (an IPv4 address or an IPv6
-/64, as for registrations; a token bucket refilled continuously), and
+``grants.deviceCode.requestsPerMinutePerAddress`` per client address (a token bucket of
+``store_buckets.py``), and
 ``grants.deviceCode.maxPendingPerClient`` device authorizations per client started within the
 last ``codeTTL`` (each counts until its code expires, answered or not: an answered one is not
 looked up again). Either refusal is ``slow_down`` with ``Retry-After`` and says which limit.
@@ -14,13 +14,10 @@ from __future__ import annotations
 import math
 
 from ..services import Services
-from .clients.registration_limit import TokenBucket, address_key
 from .errors import SlowDown
-from .records import GuessBucket, PendingDeviceGrants
+from .records import PendingDeviceGrants
+from .store_buckets import MAX_SWAP_ATTEMPTS, BucketsBusy, change
 
-#: A bucket refills completely in a minute: one untouched that long is as good as a new one.
-BUCKET_TTL = 61.0
-MAX_SWAP_ATTEMPTS = 16
 BUSY = "Too many device authorizations are being started right now; try again"
 
 
@@ -32,28 +29,22 @@ async def admit(services: Services, address: str, client_id: str) -> None:
 
 async def _take_from_address(services: Services, address: str) -> None:
     per_minute = services.config.grants.device_code.requests_per_minute_per_address
-    store = services.records.device_requests
-    key = address_key(address)
-    for _attempt in range(MAX_SWAP_ATTEMPTS):
-        now = services.clock()
-        found = await store.get_stored(key)
-        stored = found[0] if found is not None else GuessBucket(tokens=per_minute, refilled=now)
-        bucket = TokenBucket(per_minute, stored.tokens, stored.refilled)
-        wait = bucket.wait(now)
-        if wait:
-            raise SlowDown(
-                "Too many device authorizations from this address "
-                f"(grants.deviceCode.requestsPerMinutePerAddress: {per_minute:g} a minute)",
-                retry_after=math.ceil(wait),
-            )
-        value = store.dump(GuessBucket(tokens=bucket.tokens - 1, refilled=now))
-        if found is None:
-            done = await store.add(key, value, BUCKET_TTL)
-        else:
-            done = await store.replace_if(key, found[1], value, BUCKET_TTL)
-        if done:
-            return
-    raise SlowDown(BUSY, retry_after=1)
+    try:
+        wait = await change(
+            services.records.device_requests,
+            address,
+            -1.0,
+            per_minute=per_minute,
+            clock=services.clock,
+        )
+    except BucketsBusy:
+        raise SlowDown(BUSY, retry_after=1) from None
+    if wait:
+        raise SlowDown(
+            "Too many device authorizations from this address "
+            f"(grants.deviceCode.requestsPerMinutePerAddress: {per_minute:g} a minute)",
+            retry_after=wait,
+        )
 
 
 async def _count_pending(services: Services, client_id: str) -> None:
@@ -72,10 +63,6 @@ async def _count_pending(services: Services, client_id: str) -> None:
         expires_at = now + settings.code_ttl.total_seconds()
         value = store.dump(PendingDeviceGrants(expires_at=[*live, expires_at]))
         ttl = expires_at - now + 1.0
-        if found is None:
-            done = await store.add(client_id, value, ttl)
-        else:
-            done = await store.replace_if(client_id, found[1], value, ttl)
-        if done:
+        if await store.write_if(client_id, found, value, ttl):
             return
     raise SlowDown(BUSY, retry_after=1)

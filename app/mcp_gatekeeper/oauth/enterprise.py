@@ -5,8 +5,8 @@ An ID-JAG is a JWT the enterprise IdP issued to an MCP client by token exchange;
 presents it at our ``/token`` with the jwt-bearer grant. It is recognised by its header alone
 (``typ: oauth-id-jag+jwt``, compared as RFC 7515 §4.1.9 says: case-insensitive, with or without
 ``application/``), so an ID-JAG never meets the workload rules and a JWT without that ``typ``
-never comes here. Each ``grants.enterprise.issuers[]`` gets one ``KeySet``, shared by every
-request; the unverified ``iss`` only picks whose keys verify the JWT.
+never comes here. The IdPs of ``grants.enterprise.issuers[]`` are ``TrustedSigners``: each keeps
+one key set, and the unverified ``iss`` only picks whose keys verify the JWT.
 
 What is checked here is what the JWT says on its own: signature by that IdP (algorithm allow-list,
 no header parameter pointing at other keys), ``iss``, ``aud`` (our issuer: the ID-JAG's audience
@@ -26,14 +26,12 @@ import jwt
 
 from ..config.grants import EnterpriseConfig, EnterpriseIssuerConfig
 from ..providers import UpstreamIdentity
-from .assertions import MAX_ASSERTION_BYTES, AssertionRejected, KeySet, verify_assertion
-from .workloads import unverified_issuer
+from .assertions import MAX_ASSERTION_BYTES, AssertionRejected
+from .signers import TrustedSigners
 
 ID_JAG_TYP = "oauth-id-jag+jwt"
 #: The longest ``sub`` or ``email`` that becomes a token's subject.
 MAX_SUBJECT_CHARS = 512
-#: Enough of an unknown ``iss`` to recognise it in an error, not enough to echo a payload.
-SHOWN_ISSUER_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -62,42 +60,20 @@ def is_id_jag(assertion: str) -> bool:
     return isinstance(typ, str) and typ.lower().removeprefix("application/") == ID_JAG_TYP
 
 
-@dataclass(frozen=True)
-class _Issuer:
-    config: EnterpriseIssuerConfig
-    keys: KeySet
-
-
 class EnterpriseIssuers:
     """The configured enterprise IdPs, each with its key set."""
 
     def __init__(self, config: EnterpriseConfig, http: httpx.AsyncClient) -> None:
-        self._issuers = {
-            issuer.issuer: _Issuer(issuer, _key_set(issuer, http)) for issuer in config.issuers
-        }
+        self._signers = TrustedSigners(config.issuers, http, kind="a trusted enterprise IdP")
 
     async def verify(self, assertion: str, *, audience: str, now: float, leeway: float) -> IdJag:
         """The ID-JAG ``assertion`` is, for the authorization server ``audience``, or
         ``AssertionRejected`` saying why not. Single use is left to the caller."""
         if not is_id_jag(assertion):
             raise AssertionRejected(f"the JWT's typ must be {ID_JAG_TYP}")
-        claimed = unverified_issuer(assertion)
-        issuer = self._issuers.get(claimed) if claimed is not None else None
-        if issuer is None:
-            raise AssertionRejected(
-                f"the issuer {shown_issuer(claimed)} is not a trusted enterprise IdP"
-            )
-        config = issuer.config
-        claims = await verify_assertion(
-            assertion,
-            issuer.keys,
-            issuer=config.issuer,
-            audience=audience,
-            algorithms=config.algorithms,
-            now=now,
-            leeway=leeway,
-            max_lifetime=config.max_lifetime.total_seconds(),
-        )
+        signer = self._signers.pick(assertion)
+        config = signer.config
+        claims = await signer.verify(assertion, audience=audience, now=now, leeway=leeway)
         client_id = claims.get("client_id")
         if not isinstance(client_id, str) or not client_id:
             raise AssertionRejected("the ID-JAG has no client_id claim")
@@ -109,14 +85,6 @@ class EnterpriseIssuers:
             _optional_text(claims, "resource"),
             _scopes(claims),
         )
-
-
-def _key_set(config: EnterpriseIssuerConfig, http: httpx.AsyncClient) -> KeySet:
-    if config.jwks is not None:
-        return KeySet(http, jwks=config.jwks)
-    if config.jwks_uri is not None:
-        return KeySet(http, jwks_uri=config.jwks_uri)
-    return KeySet(http, discovery_issuer=config.issuer)
 
 
 def _identity(config: EnterpriseIssuerConfig, claims: dict[str, Any]) -> UpstreamIdentity:
@@ -136,7 +104,8 @@ def _identity(config: EnterpriseIssuerConfig, claims: dict[str, Any]) -> Upstrea
     else:
         subject = sub
     return UpstreamIdentity(
-        subject=subject,
+        # Another IdP's (or the login's) user of the same name stays another user.
+        subject=config.subject_prefix + subject,
         email=email,
         email_verified=verified,
         groups=_groups(config.groups_claim, claims),
@@ -177,11 +146,3 @@ def _scopes(claims: dict[str, Any]) -> tuple[str, ...] | None:
     if not isinstance(scope, str):
         raise AssertionRejected("the ID-JAG's scope must be a space-separated string")
     return tuple(dict.fromkeys(scope.split()))
-
-
-def shown_issuer(issuer: str | None) -> str:
-    if issuer is None:
-        return "(none: the JWT has no iss)"
-    if len(issuer) > SHOWN_ISSUER_CHARS:
-        return repr(issuer[:SHOWN_ISSUER_CHARS]) + "..."
-    return repr(issuer)

@@ -189,3 +189,14 @@ class AuthorizationRedirect(RedirectError):
         params["iss"] = target.issuer
         super().__init__(error.description, add_query(target.redirect_uri, params))
         self.error = error
+
+
+class InvalidAccessToken(GatekeeperError):
+    """RFC 6750 §3.1: a route of the user's own (their connected accounts) needs one of their
+    live access tokens; 401 with a Bearer challenge."""
+
+    status = 401
+    error = "invalid_token"
+
+    def extra_headers(self, request_headers: Mapping[str, str]) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}

@@ -52,11 +52,7 @@ async def _add_child(
         live = [] if found is None else [(j, exp) for j, exp in found[0].children if exp > now]
         value = store.dump(DelegatedTokens(children=[*live, (child, expires_at)]))
         keep = max(ttl, max(exp for _jti, exp in live) - now if live else 0.0, 1.0)
-        if found is None:
-            done = await store.add(parent, value, keep)
-        else:
-            done = await store.replace_if(parent, found[1], value, keep)
-        if done:
+        if await store.write_if(parent, found, value, keep):
             return
     raise TemporarilyUnavailable("too many exchanges of one token at once; try again")
 

@@ -18,6 +18,8 @@ from .hashing import secret_key
 from .records import (
     Approval,
     AuthorizationCode,
+    ConnectedAccount,
+    ConnectTransaction,
     DelegatedTokens,
     DeviceGrant,
     GuessBucket,
@@ -27,6 +29,7 @@ from .records import (
     MachineClientRecord,
     PendingConsent,
     PendingDeviceGrants,
+    ProviderGrant,
     RefreshFamily,
     UsedDpopProof,
     UserCode,
@@ -87,6 +90,15 @@ class RecordStore(Generic[Record]):
 
     async def replace_if(self, name: str, expected: bytes, value: bytes, ttl: float) -> bool:
         return await self._store.replace_if(self.namespace, self.key(name), expected, value, ttl)
+
+    async def write_if(
+        self, name: str, found: tuple[Record, bytes] | None, value: bytes, ttl: float
+    ) -> bool:
+        """Write ``value`` only if the record is still what ``get_stored`` found (None: if there
+        is still none): one step of a compare-and-swap loop; False when another writer won."""
+        if found is None:
+            return await self.add(name, value, ttl)
+        return await self.replace_if(name, found[1], value, ttl)
 
     async def scan(self) -> list[tuple[str, Record, bytes]]:
         """Every record with its store key and bytes (administration: never on a hot path)."""
@@ -151,6 +163,12 @@ class OAuthRecords:
     device_pending: RecordStore[PendingDeviceGrants]
     #: DPoP proofs used at /token, by their key's thumbprint and jti (``oauth/token_proofs.py``).
     used_dpop_proofs: RecordStore[UsedDpopProof]
+    #: The identity provider's secret of each user's latest login, by subject (``upstream/``).
+    provider_grants: RecordStore[ProviderGrant]
+    #: Logins connecting the user's account at an upstream API, by state (``connected_accounts``).
+    connects: RecordStore[ConnectTransaction]
+    #: Users' connected accounts at upstream APIs (``upstream/connected.py``).
+    connected_accounts: RecordStore[ConnectedAccount]
 
     @classmethod
     def open(cls, store: Store, codec: RecordCodec) -> OAuthRecords:
@@ -174,4 +192,7 @@ class OAuthRecords:
             device_requests=kind("device-requests", GuessBucket, False),
             device_pending=kind("device-pending", PendingDeviceGrants, False),
             used_dpop_proofs=kind("dpop-proofs", UsedDpopProof, True),
+            provider_grants=kind("provider-grants", ProviderGrant, False),
+            connects=kind("connects", ConnectTransaction, True),
+            connected_accounts=kind("connected-accounts", ConnectedAccount, False),
         )

@@ -33,6 +33,8 @@ class User(BaseModel):
     groups: tuple[str, ...] = ()
     name: str = ""
     recheck_secret: SealedStr | None = None
+    #: ``provider.copyClaims`` from the latest login or re-check, copied into access tokens.
+    claims: dict[str, Any] = {}
 
     @classmethod
     def from_upstream(cls, identity: UpstreamIdentity) -> User:
@@ -42,6 +44,7 @@ class User(BaseModel):
             groups=identity.groups,
             name=identity.name,
             recheck_secret=identity.recheck_secret,
+            claims=dict(identity.claims),
         )
 
     def to_upstream(self) -> UpstreamIdentity:
@@ -52,6 +55,7 @@ class User(BaseModel):
             groups=self.groups,
             name=self.name,
             recheck_secret=self.recheck_secret,
+            claims=self.claims,
         )
 
 
@@ -228,3 +232,42 @@ class MachineClientRecord(BaseModel):
     hosts: tuple[str, ...]
     scopes: tuple[str, ...]
     created_at: float
+
+
+class ProviderGrant(BaseModel):
+    """The identity provider's secret from a user's latest login (namespace ``provider-grants``,
+    named by the subject): where ``proxy.hosts[].upstream`` gets the provider's token for the
+    user at /authenticate (``upstream/provider_grants.py``). Rotated by compare-and-swap."""
+
+    subject: str
+    secret: SealedStr
+    updated_at: float
+
+
+class ConnectTransaction(BaseModel):
+    """A login sent through the upstream API's authorization to connect the user's account
+    (namespace ``connects``, named by the ``state`` sent there): the approved request, bound to
+    the login's browser, and the PKCE verifier (``oauth/connected_accounts.py``)."""
+
+    request: AuthorizationRequest
+    user: User
+    browser: BrowserBinding
+    host: str
+    verifier: SealedStr
+    started_at: float
+
+
+class ConnectedAccount(BaseModel):
+    """A user's connected account at one host's upstream API (namespace ``connected-accounts``,
+    named by ``connected_accounts.account_key``): its tokens sealed, refreshed by
+    compare-and-swap (``upstream/connected.py``)."""
+
+    subject: str
+    email: str
+    host: str
+    access_token: SealedStr
+    refresh_token: SealedStr | None = None
+    #: When the access token expires (None: the API stated no expiry).
+    expires_at: float | None = None
+    connected_at: float
+    updated_at: float

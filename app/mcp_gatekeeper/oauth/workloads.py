@@ -1,9 +1,8 @@
 """Workload identity: which trusted issuer signed a job's JWT, and which rule it falls under.
 
-Each ``grants.jwtBearer.issuers[]`` gets one ``KeySet``, made once and shared by every request,
-so its keys are fetched once per ``KEYS_FRESH_FOR`` rather than once per exchange. The JWT's
-unverified ``iss`` only picks which issuer's keys and settings verify it; nothing else is
-believed before the signature is.
+The issuers of ``grants.jwtBearer.issuers[]`` are ``TrustedSigners``: each keeps one key set,
+shared by every exchange, and the JWT's unverified ``iss`` only picks which issuer's keys and
+settings verify it.
 
 Rules match claims. A claim name is dotted for nested claims; since some claim names contain dots
 themselves (Kubernetes' ``kubernetes.io``), each step takes the longest run of dotted parts that
@@ -23,13 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import jwt
 
-from ..config.grants import ClaimRule, JwtBearerConfig, WorkloadIssuerConfig
-from .assertions import MAX_ASSERTION_BYTES, AssertionRejected, KeySet, verify_assertion
-
-#: Enough of an unknown ``iss`` to recognise it in an error, not enough to echo a payload.
-SHOWN_ISSUER_CHARS = 100
+from ..config.grants import ClaimRule, JwtBearerConfig
+from .assertions import AssertionRejected
+from .signers import TrustedSigners
 
 
 @dataclass(frozen=True)
@@ -42,81 +38,31 @@ class Workload:
     rule: ClaimRule
 
 
-@dataclass(frozen=True)
-class _Issuer:
-    config: WorkloadIssuerConfig
-    keys: KeySet
-
-
 class WorkloadIssuers:
     """The configured issuers of workload JWTs, each with its key set."""
 
     def __init__(self, config: JwtBearerConfig, http: httpx.AsyncClient) -> None:
-        self._issuers = {
-            issuer.issuer: _Issuer(issuer, _key_set(issuer, http)) for issuer in config.issuers
-        }
+        self._signers = TrustedSigners(config.issuers, http, kind="a trusted workload issuer")
 
     async def verify(self, assertion: str, *, now: float, leeway: float) -> Workload:
         """The workload ``assertion`` proves, or ``AssertionRejected`` saying why not.
 
         Single use is left to the caller, so a request refused for what it asks does not burn
         the workload's JWT."""
-        claimed = unverified_issuer(assertion)
-        issuer = self._issuers.get(claimed) if claimed is not None else None
-        if issuer is None:
-            raise AssertionRejected(
-                f"the issuer {_shown(claimed)} is not a trusted workload issuer"
-            )
-        config = issuer.config
-        claims = await verify_assertion(
-            assertion,
-            issuer.keys,
-            issuer=config.issuer,
-            audience=config.audience,
-            algorithms=config.algorithms,
-            now=now,
-            leeway=leeway,
-            max_lifetime=config.max_lifetime.total_seconds(),
-        )
+        signer = self._signers.pick(assertion)
+        config = signer.config
+        claims = await signer.verify(assertion, audience=config.audience, now=now, leeway=leeway)
         for index, rule in enumerate(config.rules):
             if all(matches(claim_value(claims, name), rule.claims[name]) for name in rule.claims):
                 return Workload(config.issuer, claims, index, rule)
         raise AssertionRejected(f"no rule grants this workload of {config.issuer} anything")
 
     def single_use(self, issuer: str) -> bool:
-        return self._issuers[issuer].config.single_use
+        return self._signers[issuer].single_use
 
     def subject_prefix(self, issuer: str) -> str:
         """What the token's subject starts with, before the JWT's ``sub``."""
-        return self._issuers[issuer].config.subject_prefix
-
-
-def _key_set(config: WorkloadIssuerConfig, http: httpx.AsyncClient) -> KeySet:
-    if config.jwks is not None:
-        return KeySet(http, jwks=config.jwks)
-    if config.jwks_uri is not None:
-        return KeySet(http, jwks_uri=config.jwks_uri)
-    return KeySet(http, discovery_issuer=config.issuer)
-
-
-def unverified_issuer(assertion: str) -> str | None:
-    """The ``iss`` the JWT claims, before anything is verified (only to pick the issuer)."""
-    if len(assertion) > MAX_ASSERTION_BYTES:
-        raise AssertionRejected("the JWT is too large")
-    try:
-        claims = jwt.decode(assertion, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        raise AssertionRejected("the assertion is not a JWT") from None
-    issuer = claims.get("iss")
-    return issuer if isinstance(issuer, str) else None
-
-
-def _shown(issuer: str | None) -> str:
-    if issuer is None:
-        return "(none: the JWT has no iss)"
-    if len(issuer) > SHOWN_ISSUER_CHARS:
-        return repr(issuer[:SHOWN_ISSUER_CHARS]) + "..."
-    return repr(issuer)
+        return self._signers[issuer].subject_prefix
 
 
 _MISSING = object()

@@ -7,6 +7,11 @@ Every event is also counted in the app's metrics (``mcp_gatekeeper_audit_events_
 failed logins or replayed refresh tokens can be alerted on. ``audit`` is called from deep inside
 the flows, which know nothing of the app they run in; the app names its counter in a context
 variable for each request and for its background tasks (several apps can share a process).
+
+With tracing on, an event raised while a request is traced carries its ``trace_id`` and
+``span_id`` (and is added to the span as an event): a SIEM follows a tool call from the
+gateway's trace to the user the audit names. The events and their fields are documented, and
+tested, in ``audit_schema.json`` (JSON Schema) beside this module.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import logging
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
+
+from .tracing import current_span
 
 audit_log = logging.getLogger("mcp_gatekeeper.audit")
 #: Counts an event in the metrics of the app the current request or task belongs to.
@@ -27,6 +34,11 @@ def audit(event: str, **fields: object) -> None:
     count = event_counter.get()
     if count is not None:
         count(event)
+    span = current_span.get()
+    if span is not None:
+        # Unsampled spans have valid ids too: the gateway's logs name the trace either way.
+        fields["trace_id"], fields["span_id"] = span.ids()
+        span.add_event(event)
     audit_log.info(event, extra={"event": event, **fields})
 
 

@@ -110,6 +110,19 @@ class Metrics:
             ["grant", "result"],
             registry=own,
         )
+        self.rate_limited = Counter(
+            "mcp_gatekeeper_rate_limited_total",
+            "Requests refused by a rate limit, by MCP host and limit (user_requests, "
+            "user_tool_calls, user_tool, client_requests, client_tool_calls, client_tool)",
+            ["host", "limit"],
+            registry=own,
+        )
+        self.rate_limit_sync_failures = Counter(
+            "mcp_gatekeeper_rate_limit_sync_failures_total",
+            "Rate-limit buckets not shared with the other replicas (the store did not answer): "
+            "meanwhile each replica limits on its own, and nothing is refused for the outage",
+            registry=own,
+        )
         self._decision_children: dict[tuple[str, str], Counter] = {}
         self._event_children: dict[str, Counter] = {
             event: self.audit_events.labels(event=event) for event in WATCHED_EVENTS
@@ -163,6 +176,12 @@ class Metrics:
             child = self.decisions.labels(host=host, result=result)
             self._decision_children[(host, result)] = child
         child.inc()
+
+    def count_rate_limited(self, host: str, limit: str) -> None:
+        self.rate_limited.labels(host=host, limit=limit).inc()
+
+    def count_rate_limit_sync_failure(self, buckets: int) -> None:
+        self.rate_limit_sync_failures.inc(buckets)
 
     def count_token_request(self, grant: str, result: str) -> None:
         self.token_requests.labels(grant=grant, result=result).inc()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class UpstreamIdentity:
     #: Provider-private material for ``recheck`` (an upstream refresh token, a GitHub user
     #: token). Kept server-side only; never sent to MCP clients or accepted from them.
     recheck_secret: str | None = field(default=None, repr=False)
+    #: ``provider.copyClaims`` as the provider stated them (bounded), for rules to read.
+    claims: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,29 @@ class LoginDenied(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class ProviderToken:
+    """The provider's access token for a user (``proxy.hosts[].upstream``)."""
+
+    access_token: str = field(repr=False)
+    #: None when the provider states no expiry (a GitHub OAuth App token).
+    expires_at: float | None
+    #: The login secret to keep from now on: a rotated refresh token, or the one given.
+    secret: str = field(repr=False)
+
+
+class ProviderTokens(Protocol):
+    """Providers whose login secret yields the provider's own token for the user."""
+
+    async def user_token(self, secret: str) -> ProviderToken:
+        """A current access token from ``recheck_secret``, or ``LoginDenied``/``ProviderError``."""
+        ...
+
+    async def token_endpoint_call(self, form: Mapping[str, str]) -> dict[str, Any]:
+        """A grant at the provider's token endpoint, as its login client (token exchange)."""
+        ...
 
 
 class IdentityProvider(Protocol):

@@ -20,7 +20,7 @@ import httpx
 from ..config.provider import ProviderConfig
 from ..pkce import s256
 from ..urls import add_query
-from .base import LoginDenied, LoginRedirect, ProviderError, UpstreamIdentity
+from .base import LoginDenied, LoginRedirect, ProviderError, ProviderToken, UpstreamIdentity
 from .upstream_http import (
     error_code,
     expect_ok,
@@ -109,6 +109,24 @@ class GitHubProvider:
         if fresh.subject != identity.subject:
             raise ProviderError("GitHub's token now belongs to another user")
         return fresh
+
+    # --- ProviderTokens: the user's GitHub token (proxy.hosts[].upstream) ------------------
+    async def user_token(self, secret: str) -> ProviderToken:
+        tokens = _load_secret(secret)
+        expires_at = tokens.get("expires_at")
+        refresh_token = tokens.get("refresh_token")
+        expiring = (
+            isinstance(expires_at, int | float) and self.clock() >= expires_at - EXPIRY_MARGIN
+        )
+        if isinstance(refresh_token, str) and expiring:
+            form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+            tokens = await self._token(form, refresh=True)
+            expires_at = tokens.get("expires_at")
+        expiry = float(expires_at) if isinstance(expires_at, int | float) else None
+        return ProviderToken(tokens["access_token"], expiry, json.dumps(tokens))
+
+    async def token_endpoint_call(self, form: Mapping[str, str]) -> dict[str, Any]:
+        raise ProviderError("GitHub has no token exchange: use source login")
 
     # --- token endpoint ----------------------------------------------------------------------
     async def _token(self, form: Mapping[str, str], *, refresh: bool) -> dict[str, Any]:

@@ -22,7 +22,8 @@ import httpx
 from ..config.provider import ProviderConfig
 from ..pkce import s256
 from ..urls import add_query
-from .base import LoginDenied, LoginRedirect, ProviderError, UpstreamIdentity
+from .base import LoginDenied, LoginRedirect, ProviderError, ProviderToken, UpstreamIdentity
+from .copied_claims import copy_claims
 from .id_token import verify_id_token
 from .oidc_metadata import OidcDiscovery, OidcMetadata
 from .upstream_http import (
@@ -151,6 +152,26 @@ class OidcProvider:
             return replace(identity, recheck_secret=secret)
         return await self.identity(claims, secret)
 
+    # --- ProviderTokens: the provider's token for the user (proxy.hosts[].upstream) ---------
+    async def user_token(self, secret: str) -> ProviderToken:
+        metadata = await self.discovery.metadata()
+        form = {"grant_type": "refresh_token", "refresh_token": secret}
+        tokens = await self.token_request(metadata, form, refresh=True)
+        access = tokens.get("access_token")
+        if not isinstance(access, str) or not access:
+            raise ProviderError(f"the token endpoint of {metadata.issuer} gave no access_token")
+        refresh = tokens.get("refresh_token")
+        expires_in = tokens.get("expires_in")
+        return ProviderToken(
+            access,
+            self.clock() + expires_in if isinstance(expires_in, int | float) else None,
+            # Rotating IdPs invalidate the old token: keep the new one.
+            refresh if isinstance(refresh, str) and refresh else secret,
+        )
+
+    async def token_endpoint_call(self, form: Mapping[str, str]) -> dict[str, Any]:
+        return await self.token_request(await self.discovery.metadata(), form, refresh=False)
+
     # --- hooks for specialisations (Google) -------------------------------------------------
     def scopes(self, metadata: OidcMetadata) -> list[str]:
         if self.config.scopes is not None:
@@ -190,6 +211,7 @@ class OidcProvider:
             groups=await self.groups(claims, email),
             name=name if isinstance(name, str) else "",
             recheck_secret=secret,
+            claims=copy_claims(claims, self.config.copy_claims),
         )
 
     # --- token endpoint, ID token, userinfo --------------------------------------------------
@@ -239,7 +261,9 @@ class OidcProvider:
         self, metadata: OidcMetadata, claims: dict[str, Any], access_token: object
     ) -> dict[str, Any]:
         missing_groups = self.groups_from_claims and self.config.groups_claim not in claims
-        if "email" in claims and not missing_groups:
+        # A claim to copy may be served by userinfo only (Okta's custom claims, Auth0's).
+        missing_copied = any(name not in claims for name in self.config.copy_claims)
+        if "email" in claims and not missing_groups and not missing_copied:
             return claims
         if metadata.userinfo_endpoint is None or not isinstance(access_token, str):
             return claims

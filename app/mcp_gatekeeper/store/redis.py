@@ -1,10 +1,13 @@
-"""``redis://``, ``rediss://``, ``unix://`` and Sentinel: Redis or Valkey shared by every replica.
+"""``redis://``, ``rediss://``, ``unix://``, Sentinel and Cluster: Redis or Valkey shared by every
+replica.
 
 Keys are ``<prefix><namespace>:<key>`` with a server-side expiry (``PX``), so nothing needs
 sweeping. Atomicity comes from Redis itself: ``GETDEL`` for ``pop``, ``SET NX`` for ``add`` and a
 Lua script for ``replace_if`` (Redis runs a script without interleaving other commands). Every
-failure to talk to Redis becomes ``StoreUnavailable``: callers answer 503 and background tasks
-retry, while ``/authenticate`` keeps working from memory. The client reconnects by itself.
+write names one key, so each runs whole on the Redis Cluster node owning that key's slot
+(``redis_cluster.py``). Every failure to talk to Redis becomes ``StoreUnavailable``: callers
+answer 503 and background tasks retry, while ``/authenticate`` keeps working from memory. The
+client reconnects by itself.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from .base import StoreUnavailable, check_ttl, stop_if_cancelled
@@ -39,7 +43,7 @@ class RedisStore:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: aioredis.Redis | RedisCluster,
         *,
         prefix: str = "mcp-gatekeeper:",
         sentinels: Sequence[aioredis.Redis] = (),
@@ -101,7 +105,7 @@ class RedisStore:
             found: list[tuple[str, bytes]] = []
             for index in range(0, len(keys), BATCH):
                 batch = keys[index : index + BATCH]
-                values: list[Any] = await self._client.mget(batch)
+                values = await self._mget(batch)
                 found += [
                     (key.decode()[len(start) :], value)
                     for key, value in zip(batch, values, strict=True)
@@ -110,6 +114,11 @@ class RedisStore:
             return found
 
         return await self._call(scan)
+
+    async def _mget(self, keys: list[bytes]) -> list[Any]:
+        # One server: one MGET. A cluster overrides this (its keys live in many slots).
+        values: list[Any] = await self._client.mget(keys)
+        return values
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -1,4 +1,4 @@
-"""Redis and Sentinel connections (imported only when ``store.url`` names Redis)."""
+"""Redis, Sentinel and Cluster connections (imported only when ``store.url`` names Redis)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,22 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 
 from ..config.store import StoreConfig
 from .redis import RedisStore
+from .redis_cluster import RedisClusterStore, split_nodes
 
 SENTINEL_PORT = 26379
+CLUSTER_PORT = 6379
 
 
 def open_redis_store(config: StoreConfig) -> RedisStore:
+    if config.scheme == "redis+cluster":
+        return RedisClusterStore(cluster_client(config), prefix=config.key_prefix)
     if config.scheme == "redis+sentinel":
         client, sentinels = sentinel_client(config)
         return RedisStore(client, prefix=config.key_prefix, sentinels=sentinels)
@@ -52,6 +57,14 @@ def sentinel_client(config: StoreConfig) -> tuple[aioredis.Redis, list[aioredis.
     sentinel = Sentinel(addresses, sentinel_kwargs=timeouts, **options)  # type: ignore[no-untyped-call]
     client: aioredis.Redis = sentinel.master_for(master, db=int(db or 0))
     return client, list(sentinel.sentinels)
+
+
+def cluster_client(config: StoreConfig) -> RedisCluster:
+    """``redis+cluster://h1:6379,h2:6379``: any reachable nodes; the client learns the slot map
+    from them (again after a failover or resharding: MOVED and ASK are followed)."""
+    nodes = split_nodes(urlsplit(config.url).netloc, CLUSTER_PORT)
+    startup = [ClusterNode(host, port) for host, port in nodes]
+    return RedisCluster(startup_nodes=startup, **_connection_options(config))
 
 
 def redis_client(config: StoreConfig) -> aioredis.Redis:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 TOKEN_TYPE = "at+jwt"  # noqa: S105 (a media type, not a secret)
 #: Header parameters that point at other keys; we only ever trust our own ring (RFC 8725 §3.10).
@@ -45,3 +47,5 @@ class AccessClaims:
     expires_at: float
     #: RFC 9449 ``cnf.jkt``: the thumbprint of the key every request must prove it holds.
     jkt: str | None = None
+    #: Every claim as signed, for rules (``proxy.hosts[].rules``, CEL's ``jwt``); never compared.
+    payload: Mapping[str, Any] = field(default_factory=dict, compare=False)

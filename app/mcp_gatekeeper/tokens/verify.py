@@ -185,6 +185,7 @@ class TokenVerifier(Generic[Rendered]):
             jti=jti,
             expires_at=float(expires),
             jkt=jkt,
+            payload=payload,
         )
 
 

@@ -64,8 +64,8 @@ app.kubernetes.io/part-of: mcp-gatekeeper
 {{- $url := .Values.store.url -}}
 {{- if or (not $url) (eq $url "memory://") -}}memory
 {{- else if hasPrefix "sqlite:" $url -}}sqlite
-{{- else if regexMatch "^(rediss?|unix|redis\\+sentinel)://" $url -}}redis
-{{- else -}}{{ fail (printf "store.url %q: use sqlite:///..., redis://, rediss://, unix:// or redis+sentinel://" $url) }}
+{{- else if regexMatch "^(rediss?|unix|redis\\+sentinel|redis\\+cluster)://" $url -}}redis
+{{- else -}}{{ fail (printf "store.url %q: use sqlite:///..., redis://, rediss://, unix://, redis+sentinel:// or redis+cluster://" $url) }}
 {{- end -}}
 {{- end -}}
 
@@ -150,6 +150,7 @@ projected volume, never a value. */}}
 {{- with $p.allowedEmailDomains }}{{ $_ := set $provider "allowedEmailDomains" . }}{{ end -}}
 {{- with $p.allowedEmails }}{{ $_ := set $provider "allowedEmails" . }}{{ end -}}
 {{- with $p.allowedGroups }}{{ $_ := set $provider "allowedGroups" . }}{{ end -}}
+{{- with $p.copyClaims }}{{ $_ := set $provider "copyClaims" . }}{{ end -}}
 {{- $github := dict -}}
 {{- with $p.github.webURL }}{{ $_ := set $github "webURL" . }}{{ end -}}
 {{- with $p.github.apiURL }}{{ $_ := set $github "apiURL" . }}{{ end -}}
@@ -171,6 +172,7 @@ projected volume, never a value. */}}
 {{- with $v.tokens }}{{ $_ := set $config "tokens" . }}{{ end -}}
 {{- with $v.clients }}{{ $_ := set $config "clients" . }}{{ end -}}
 {{- with $v.grants }}{{ $_ := set $config "grants" . }}{{ end -}}
+{{- with $v.tracing }}{{ $_ := set $config "tracing" . }}{{ end -}}
 {{- $files := include "mcp-gatekeeper.secretFiles" . | fromJson -}}
 {{- if ne (include "mcp-gatekeeper.storeKind" .) "memory" -}}
 {{- $st := $v.store -}}

@@ -23,6 +23,16 @@
 //                     JSON {"<client_id here>": {"<audience>": "<client_id there>"}}, re-read on every
 //                     exchange (a test registers its client first). No policy: it issues what is asked.
 //      ID_JAG_TTL     the ID-JAGs' lifetime in seconds (300).
+//      UPSTREAM_EXCHANGE=1  upstream API mode (mcp-gatekeeper's proxy.hosts[].upstream): the login
+//                     client may trade a user's access token of this provider (subject_token_type
+//                     access_token) for another access token of the same user, aud = the audience
+//                     asked, scope as asked (RFC 8693); and introspection is on, so a test API
+//                     can ask whose a token is. Not combined with ID_JAG_FILE.
+//      CUSTOM_CLAIMS  comma-separated claim names (namespaced ones like https://mcp-demo/roles too)
+//                     released with the openid scope, their values from ACCOUNTS_FILE: served by
+//                     userinfo, as scope claims are for the code flow (OIDC Core §5.4).
+//      CLAIMS_IN_ID_TOKEN=1  scope claims (those above included) in the ID token as well
+//                     (conformIdTokenClaims off), as Okta's and Entra ID's custom claims are.
 // Prints one line "READY <issuer>" on stdout once listening.
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -44,6 +54,10 @@ const ID_JAG_TTL = Number(process.env.ID_JAG_TTL || 300);
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
 const ID_JAG_TYPE = 'urn:ietf:params:oauth:token-type:id-jag';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+const CUSTOM_CLAIMS = (process.env.CUSTOM_CLAIMS || '').split(',').filter(Boolean);
+const CLAIMS_IN_ID_TOKEN = process.env.CLAIMS_IN_ID_TOKEN === '1';
+const UPSTREAM_EXCHANGE = !ID_JAG_FILE && process.env.UPSTREAM_EXCHANGE === '1';
 const WORKLOAD_CLAIMS = Object.fromEntries(WORKLOAD_CLIENTS.map((c) => [c.client_id, c.claims || {}]));
 const workloadClients = WORKLOAD_CLIENTS.map((c) => ({
   client_id: c.client_id, client_secret: c.client_secret, redirect_uris: [],
@@ -115,6 +129,29 @@ async function idJagExchange(ctx) {
     expires_in: ID_JAG_TTL, ...(params.scope ? { scope: params.scope } : {}),
   };
 }
+// RFC 8693 §2.1 as an upstream API's token service: the same user, another audience.
+async function upstreamExchange(ctx) {
+  const { params, client } = ctx.oidc;
+  const fail = (error, description) => {
+    ctx.status = 400;
+    ctx.body = { error, error_description: description };
+  };
+  if (params.subject_token_type !== ACCESS_TOKEN_TYPE) return fail('invalid_request', `subject_token_type must be ${ACCESS_TOKEN_TYPE}`);
+  if (!params.subject_token || !params.audience) return fail('invalid_request', 'subject_token and audience are required');
+  const subject = await provider.AccessToken.find(params.subject_token);
+  if (!subject || subject.isExpired) return fail('invalid_grant', 'subject_token is no live access token of this provider');
+  const token = new provider.AccessToken({
+    accountId: subject.accountId, client, grantId: subject.grantId, gty: 'token-exchange',
+    scope: params.scope || '', aud: params.audience,
+  });
+  const value = await token.save();
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = {
+    issued_token_type: ACCESS_TOKEN_TYPE, access_token: value, token_type: 'Bearer',
+    expires_in: token.expiration, ...(params.scope ? { scope: params.scope } : {}),
+  };
+}
+
 const server = http.createServer(async (req, res) => {
   try {
     if (AUTO && req.url.startsWith('/interaction/')) return await autoInteraction(req, res);
@@ -154,7 +191,7 @@ server.listen(PORT, HOST, () => {
   provider = new Provider(issuer, {
     clients: [{
       client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: REDIRECT_URIS,
-      grant_types: ['authorization_code', 'refresh_token', ...(ID_JAG_FILE ? [TOKEN_EXCHANGE] : [])],
+      grant_types: ['authorization_code', 'refresh_token', ...(ID_JAG_FILE || UPSTREAM_EXCHANGE ? [TOKEN_EXCHANGE] : [])],
       response_types: ['code'],
       token_endpoint_auth_method: TOKEN_AUTH_METHOD,
     }, ...workloadClients],
@@ -162,15 +199,17 @@ server.listen(PORT, HOST, () => {
     jwks: { keys: [jwk] },
     cookies: { keys: ['test-only-cookie-key'] },
     pkce: { required: () => true },
+    ...(CLAIMS_IN_ID_TOKEN ? { conformIdTokenClaims: false } : {}),
     scopes: ['openid', 'offline_access'],
     claims: {
-      openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'],
+      openid: ['sub', ...CUSTOM_CLAIMS], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'],
       groups: ['groups'],
     },
     features: {
       devInteractions: { enabled: !AUTO },
       revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
       ...workloadFeatures,
+      ...(UPSTREAM_EXCHANGE ? { introspection: { enabled: true, allowedPolicy: async () => true } } : {}),
     },
     formats: {
       customizers: {
@@ -195,6 +234,10 @@ server.listen(PORT, HOST, () => {
   if (ID_JAG_FILE) {
     const names = ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'resource', 'scope'];
     provider.registerGrantType(TOKEN_EXCHANGE, idJagExchange, new Set(names));
+  }
+  if (UPSTREAM_EXCHANGE) {
+    const names = ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'scope'];
+    provider.registerGrantType(TOKEN_EXCHANGE, upstreamExchange, new Set(names));
   }
   console.log(`READY ${issuer}`);
 });

@@ -64,6 +64,17 @@ class GatewayOptions:
     #: and the service on ``x-original-url``, which the controller builds from the client's Host
     #: header, not from the host nginx routed on (an absolute-form request tells them apart).
     legacy_ingress_nginx_host: bool = False
+    #: The header of the auth answer that carries the user's upstream credential
+    #: (``proxy.hosts[].upstream.header``), copied onto the request to the MCP server: nginx
+    #: ``auth_request_set`` + ``proxy_set_header``, Envoy ``allowed_upstream_headers``, Traefik
+    #: ``authResponseHeaders``, Caddy ``copy_headers``. ``Authorization`` overwrites the client's
+    #: token; any other name also removes the client's ``Authorization`` on the way to the MCP
+    #: server, as the examples show.
+    upstream_header: str | None = None
+
+    def removes_client_authorization(self) -> bool:
+        """A separate credential header: the client's token must be dropped explicitly."""
+        return self.upstream_header is not None and self.upstream_header.lower() != "authorization"
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,12 @@ class GatewaySpec:
     identity_headers: tuple[str, ...]
     workdir: Path
     options: GatewayOptions = field(default_factory=GatewayOptions)
+
+
+def _copied_headers(spec: GatewaySpec) -> tuple[str, ...]:
+    """The auth answer's headers the gateway puts on the request to the MCP server."""
+    upstream = spec.options.upstream_header
+    return spec.identity_headers + ((upstream,) if upstream is not None else ())
 
 
 # --- Envoy ----------------------------------------------------------------------------------
@@ -108,13 +125,16 @@ def envoy_config(spec: GatewaySpec) -> str:
         }
         for r in SERVICE_PATHS
     ]
-    routes.append({"match": {"prefix": "/"}, "route": {"cluster": "upstream"}})
+    protected: dict[str, object] = {"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}
+    if spec.options.removes_client_authorization():
+        protected["request_headers_to_remove"] = ["authorization"]
+    routes.append(protected)
     vhosts = [
         {"name": f"host-{i}", "domains": [h, f"{h}:*"], "routes": routes}
         for i, h in enumerate(spec.hosts)
     ]
-    exact = [{"exact": h.lower(), "ignore_case": True} for h in spec.identity_headers]
     options = spec.options
+    exact = [{"exact": h.lower(), "ignore_case": True} for h in _copied_headers(spec)]
     allowed = ["authorization", *(MCP_HEADERS if options.mcp_headers else ())]
     ext_authz: dict[str, object] = {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
@@ -211,14 +231,16 @@ def traefik_configs(spec: GatewaySpec, dynamic_path: Path) -> tuple[str, str]:
             "entryPoints": ["web"],
             "rule": f"Host(`{host}`)",
             "priority": 10,
-            "middlewares": ["gatekeeper"],
+            # Headers middleware after forwardAuth: the auth request still carries the token.
+            "middlewares": ["gatekeeper"]
+            + (["drop-client-token"] if spec.options.removes_client_authorization() else []),
             "service": "upstream",
         }
     forward_auth: dict[str, object] = {
         "address": f"http://{LOOPBACK}:{spec.auth_port}{AUTH_PATH}",
         # Clients must not be able to feed X-Forwarded-* to the service.
         "trustForwardHeader": spec.options.trust_forward_header,
-        "authResponseHeaders": list(spec.identity_headers),
+        "authResponseHeaders": list(_copied_headers(spec)),
     }
     if spec.options.forward_body:
         # The auth request becomes POST /authenticate with the JSON-RPC body (Traefik >= 3.4);
@@ -228,10 +250,16 @@ def traefik_configs(spec: GatewaySpec, dynamic_path: Path) -> tuple[str, str]:
             "maxBodySize": spec.options.max_body_bytes,
             "preserveRequestMethod": True,
         }
+    middlewares: dict[str, object] = {"gatekeeper": {"forwardAuth": forward_auth}}
+    if spec.options.removes_client_authorization():
+        # An empty value removes the header (Traefik headers middleware).
+        middlewares["drop-client-token"] = {
+            "headers": {"customRequestHeaders": {"Authorization": ""}}
+        }
     dynamic = {
         "http": {
             "routers": routers,
-            "middlewares": {"gatekeeper": {"forwardAuth": forward_auth}},
+            "middlewares": middlewares,
             "services": {
                 name: {
                     "loadBalancer": {
@@ -253,7 +281,13 @@ def caddyfile(spec: GatewaySpec) -> str:
         r.path + (f" {r.path}/*" if r.match == "prefix" else "") for r in SERVICE_PATHS
     )
     # `uri /authenticate?`: the trailing "?" clears the query; without it Caddy appends the
-    # client's query string to the auth URI.
+    # client's query string to the auth URI. header_up: only the request to the MCP server
+    # loses the client's token, not the auth request.
+    drop = (
+        " {\n\t\t\theader_up -Authorization\n\t\t}"
+        if spec.options.removes_client_authorization()
+        else ""
+    )
     return f"""{{
 	admin off
 	auto_https off
@@ -268,9 +302,9 @@ def caddyfile(spec: GatewaySpec) -> str:
 	handle {{
 		forward_auth {LOOPBACK}:{spec.auth_port} {{
 			uri {AUTH_PATH}?
-			copy_headers {" ".join(spec.identity_headers)}
+			copy_headers {" ".join(_copied_headers(spec))}
 		}}
-		reverse_proxy {LOOPBACK}:{spec.upstream_port}
+		reverse_proxy {LOOPBACK}:{spec.upstream_port}{drop}
 	}}
 }}
 """

@@ -94,6 +94,17 @@ def _nginx_server(spec: GatewaySpec, host: str) -> str:
         f"            proxy_set_header '{name}' $authHeader{i};\n"
         for i, name in enumerate(spec.identity_headers)
     )
+    # The upstream credential is one more auth-response-headers entry; a separate header also
+    # needs a configuration-snippet that drops the client's token.
+    upstream = spec.options.upstream_header
+    if upstream is not None:
+        identity += (
+            f"            auth_request_set $upstreamCredential "
+            f"$upstream_http_{upstream.lower().replace('-', '_')};\n"
+            f"            proxy_set_header '{upstream}' $upstreamCredential;\n"
+        )
+        if spec.options.removes_client_authorization():
+            identity += '            proxy_set_header Authorization "";\n'
     # ingress-nginx renders pathType Exact as `location = p` and Prefix as `location = p` plus
     # `location p/` (element-wise prefix: "/a" matches "/a/b", not "/ab").
     locations = [f"= {r.path}" for r in SERVICE_PATHS]

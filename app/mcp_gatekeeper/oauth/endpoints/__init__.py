@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from . import (
     authorize,
     callback,
+    connected,
     consent,
     device,
     device_authorization,
@@ -26,5 +27,6 @@ ROUTERS: tuple[APIRouter, ...] = tuple(
         register,
         device_authorization,
         device,
+        connected,
     )
 )

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 
 from ...edge import issuer_of, mcp_host_of
 from ...hosts import McpHost
+from ...ops.tracing import oauth_step
 from ...paths import AUTHORIZE_PATH
 from ...pkce import is_valid_challenge
 from ...providers import ProviderError
@@ -163,6 +164,7 @@ def _default_resource(request: Request, services: Services) -> str:
 
 @router.get(AUTHORIZE_PATH)
 async def authorize(request: Request, services: ServicesDep) -> Response:
+    oauth_step("authorize")
     issuer = issuer_of(request, services.hosts)
     authorization = await validate(request, services, issuer)
     target = RedirectTarget(authorization.redirect_uri, authorization.state, issuer)

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from ...edge import issuer_of
 from ...errors import NotFound
 from ...ops.audit import audit
+from ...ops.tracing import oauth_step
 from ...pages import render_page
 from ...paths import CALLBACK_PATH, DEMO_LOGIN_PATH
 from ...providers import LoginDenied, ProviderError
@@ -22,6 +23,7 @@ from ..approvals import ask_consent
 from ..errors import AccessDenied, AuthorizationRedirect, BrowserError, LoginRefused, RedirectTarget
 from ..records import LoginTransaction, User
 from .browser import browser_matches, forget_browser
+from .connect_step import finish_connect
 
 router = APIRouter()
 
@@ -45,7 +47,12 @@ async def _login(request: Request, services: Services, issuer: str) -> LoginTran
 
 @router.get(CALLBACK_PATH)
 async def callback(request: Request, services: ServicesDep) -> Response:
+    oauth_step("callback")
     issuer = issuer_of(request, services.hosts)
+    # A connected account's authorization comes back here too (proxy.hosts[].upstream).
+    connected = await finish_connect(request, services, issuer)
+    if connected is not None:
+        return connected
     login = await _login(request, services, issuer)
     authorization = login.request
     target = RedirectTarget(authorization.redirect_uri, authorization.state, issuer)

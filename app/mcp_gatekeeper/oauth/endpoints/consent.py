@@ -21,11 +21,13 @@ from fastapi.responses import HTMLResponse
 
 from ...edge import issuer_of, read_page_form
 from ...ops.audit import audit
+from ...ops.tracing import oauth_step
 from ...pages import render_page
 from ...paths import CONSENT_PATH
 from ...responses import NO_STORE, page_security_headers, see_other
+from ...rules.offered import offered_scopes, prospective_claims
 from ...services import Services, ServicesDep
-from .. import device_grants
+from .. import connected_accounts, device_grants
 from ..approvals import approval_key
 from ..clients.metadata_document_rules import UnusableMetadataDocument
 from ..clients.redirect_uris import is_loopback_redirect_uri
@@ -56,6 +58,7 @@ async def _pending(request: Request, services: Services, consent_id: str | None)
 
 @router.get(CONSENT_PATH)
 async def consent_page(request: Request, services: ServicesDep) -> Response:
+    oauth_step("consent")
     consent_id = request.query_params.get("request")
     pending = await _pending(request, services, consent_id)
     try:
@@ -70,6 +73,19 @@ async def consent_page(request: Request, services: ServicesDep) -> Response:
     requested = set(pending.request.scopes)
     picker = not services.config.proxy.disable_consent_screen
     shown = [scope for scope in known.scopes if picker or scope.name in requested]
+    # proxy.hosts[].rules: no scope whose every tool the rules would refuse this user.
+    user = pending.user
+    claims = prospective_claims(
+        issuer=host.issuer,
+        resource=host.resource,
+        subject=user.subject,
+        email=user.email,
+        groups=user.groups,
+        client_id=client.client_id,
+        copied=user.claims,
+        now=services.clock(),
+    )
+    shown = offered_scopes(host.config, claims, shown)
     page = render_page(
         "consent.html",
         title=f"Allow {client.display_name}?",
@@ -84,6 +100,8 @@ async def consent_page(request: Request, services: ServicesDep) -> Response:
         and all(is_loopback_redirect_uri(uri) for uri in client.metadata.redirect_uris),
         resource=pending.request.resource,
         host=host.host,
+        # The upstream API and permissions the MCP server will act with (proxy.hosts[].upstream).
+        upstream=host.config.upstream,
         user=pending.user,
         scopes=shown,
         requested=requested,
@@ -103,6 +121,7 @@ def _is_https(uri: str | None) -> bool:
 
 @router.post(CONSENT_PATH)
 async def consent_answer(request: Request, services: ServicesDep) -> Response:
+    oauth_step("consent")
     pairs = await read_page_form(request, MAX_FORM_BYTES)
     form = dict(pairs)
     consent_id, csrf, decision = (form.get(name, "") for name in ("request", "csrf", "decision"))
@@ -128,6 +147,10 @@ async def consent_answer(request: Request, services: ServicesDep) -> Response:
     await services.records.approvals.put(approval_key(authorization, user), record, ttl)
     audit("consent_given", requested=list(authorization.scopes), scopes=list(approved), **fields)
     granted = authorization.model_copy(update={"scopes": approved})
+    # The host's API account is connected first, if it is not yet (proxy.hosts[].upstream).
+    connect = await connected_accounts.begin(services, granted, user, pending.browser)
+    if connect is not None:
+        return see_other(connect)
     response = see_other(await issue_code(services, granted, user))
     forget_browser(response, pending.browser)
     return response

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse
 from ...client_address import client_address
 from ...edge import issuer_of, read_page_form
 from ...ops.audit import audit
+from ...ops.tracing import oauth_step
 from ...pages import render_page
 from ...paths import DEVICE_PATH
 from ...responses import NO_STORE, page_security_headers
@@ -72,6 +73,7 @@ def _form(request: Request, issuer: str, user_code: str, error: str | None = Non
 
 @router.get(DEVICE_PATH)
 async def device_page(request: Request, services: ServicesDep) -> Response:
+    oauth_step("device")
     issuer = issuer_of(request, services.hosts)
     _enabled(services)
     return _form(request, issuer, request.query_params.get("user_code", ""))
@@ -79,6 +81,7 @@ async def device_page(request: Request, services: ServicesDep) -> Response:
 
 @router.post(DEVICE_PATH)
 async def device_entry(request: Request, services: ServicesDep) -> Response:
+    oauth_step("device")
     issuer = issuer_of(request, services.hosts)
     _enabled(services)
     form = dict(await read_page_form(request, MAX_FORM_BYTES))

@@ -16,6 +16,7 @@ from ...client_address import client_address
 from ...cors import PUBLIC_CORS, preflight
 from ...edge import issuer_of, mcp_host_of, read_form
 from ...hosts import McpHost
+from ...ops.tracing import oauth_step
 from ...paths import DEVICE_AUTHORIZATION_PATH, DEVICE_PATH
 from ...responses import NO_STORE
 from ...scopes.advertised import advertised_scopes
@@ -50,6 +51,7 @@ def _host(request: Request, services: Services, issuer: str, resource: str | Non
 
 @router.post(DEVICE_AUTHORIZATION_PATH)
 async def device_authorization(request: Request, services: ServicesDep) -> Response:
+    oauth_step("device_authorization")
     issuer = issuer_of(request, services.hosts)
     if not services.config.grants.device_code.enabled:
         raise UnsupportedGrantType("The device authorization grant is not enabled on this server")

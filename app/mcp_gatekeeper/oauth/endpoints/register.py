@@ -13,6 +13,7 @@ from ...cors import PUBLIC_CORS, preflight
 from ...edge import issuer_of
 from ...http_body import BodyTooLarge, read_body
 from ...ops.audit import audit
+from ...ops.tracing import oauth_step
 from ...paths import REGISTER_PATH
 from ...responses import NO_STORE
 from ...services import ServicesDep
@@ -24,6 +25,7 @@ MAX_BODY_BYTES = 16_384
 
 @router.post(REGISTER_PATH)
 async def register(request: Request, services: ServicesDep) -> Response:
+    oauth_step("register")
     issuer_of(request, services.hosts)
     if not services.config.clients.registration_enabled:
         raise InvalidRequest("Dynamic client registration is disabled on this server")

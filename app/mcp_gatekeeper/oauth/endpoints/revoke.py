@@ -14,6 +14,7 @@ from ...cors import PUBLIC_CORS, preflight
 from ...edge import issuer_of, read_form
 from ...keys import ALGORITHM
 from ...ops.audit import audit
+from ...ops.tracing import oauth_step
 from ...paths import REVOKE_PATH
 from ...responses import NO_STORE
 from ...services import Services, ServicesDep
@@ -70,6 +71,7 @@ async def _revoke_access(services: Services, client: RegisteredClient, token: st
 
 @router.post(REVOKE_PATH)
 async def revoke(request: Request, services: ServicesDep) -> Response:
+    oauth_step("revoke")
     issuer = issuer_of(request, services.hosts)
     form = await read_form(request)
     token = form.get("token")

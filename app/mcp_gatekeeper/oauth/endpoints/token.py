@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from ...cors import ALLOW_HEADERS, PUBLIC_CORS, preflight
 from ...edge import issuer_of, read_form
+from ...ops.tracing import oauth_step
 from ...paths import TOKEN_PATH
 from ...responses import NO_STORE
 from ...services import Services, ServicesDep
@@ -35,6 +36,7 @@ async def token(request: Request, services: ServicesDep) -> Response:
     enabled = enabled_grant_types(services.config.grants)
     # Only grant types this server knows become a metric label: the form is the client's.
     label = grant_label(form.get("grant_type", ""), enabled)
+    oauth_step("token", grant_type=label)
     try:
         body = await _answer(request, services, form, issuer, enabled)
     except OAuthError as exc:

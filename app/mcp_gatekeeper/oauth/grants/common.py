@@ -40,6 +40,9 @@ async def access_token(
     host = services.host_for_resource(resource)
     if host is None:
         raise InvalidTarget(f"{resource} is no longer served here")
+    if user.claims:
+        # provider.copyClaims, for rules; the mint never lets them replace a claim of its own.
+        extra_claims = {**user.claims, **(extra_claims or {})}
     jkt = dpop_binding(host, client, call)
     if jkt is not None:
         extra_claims = {**(extra_claims or {}), "cnf": {"jkt": jkt}}

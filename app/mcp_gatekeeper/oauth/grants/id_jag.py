@@ -23,7 +23,7 @@ from ...ops.audit import audit
 from ...services import Services, same_resource
 from ..assertions import AssertionRejected
 from ..clients.models import RegisteredClient
-from ..enterprise import SHOWN_ISSUER_CHARS, IdJag
+from ..enterprise import IdJag
 from ..errors import (
     InvalidClient,
     InvalidGrant,
@@ -31,10 +31,11 @@ from ..errors import (
     InvalidTarget,
     OAuthError,
     TemporarilyUnavailable,
+    UnauthorizedClient,
 )
 from ..records import User
+from ..signers import SHOWN_ISSUER_CHARS, unverified_issuer
 from ..token_requests import JWT_BEARER, JwtBearerGrant, TokenCall
-from ..workloads import unverified_issuer
 from .common import access_token, token_response
 
 
@@ -62,6 +63,12 @@ async def _redeem(
         raise InvalidGrant("enterprise-managed authorization (ID-JAG) is not enabled here")
     if client is None:
         raise InvalidClient("client authentication is required to redeem an ID-JAG")
+    if client.auth_method == "none":
+        # A client_id alone authenticates nothing: whoever intercepted the ID-JAG could redeem
+        # it first. The IdP issued it to one client; that client proves it is that client.
+        raise UnauthorizedClient(
+            "a public client cannot redeem an ID-JAG: authenticate a confidential client"
+        )
     now = services.clock()
     leeway = services.config.tokens.clock_skew.total_seconds()
     try:

@@ -33,14 +33,18 @@ CONNECTIONS = 16
 #: Proofs per run: more than a run can use at any plausible rate (each is accepted once).
 PROOFS_PER_SECOND = 40_000
 
+#: Clients (key and bound token each): one key may hold only a share of the replay table.
+CLIENTS = 8
+
 WRK_PROOFS = """\
-local proofs = {{}}
-for line in io.lines("{proofs}") do proofs[#proofs + 1] = line end
+local lines = {{}}
+for line in io.lines("{proofs}") do lines[#lines + 1] = line end
 local requests, pos = {{}}, 0
 function init(args)
-  for i, proof in ipairs(proofs) do
+  for i, line in ipairs(lines) do
+    local token, proof = line:match("([^ ]+) ([^ ]+)")
     requests[i] = wrk.format("POST", "{path}", {{
-      Host = "{host}", Authorization = "DPoP {token}", DPoP = proof, ["Content-Length"] = "0"}})
+      Host = "{host}", Authorization = "DPoP " .. token, DPoP = proof, ["Content-Length"] = "0"}})
   end
 end
 function request()
@@ -51,15 +55,18 @@ end
 """
 
 
-def proof_script(work: Path, key: DpopKey, host: str, token: str, count: int) -> Path:
+def proof_script(work: Path, clients: list[tuple[DpopKey, str]], host: str, count: int) -> Path:
+    """``count`` requests' token and proof, the clients taking turns."""
     url = f"https://{host}/mcp"  # the host's canonical resource: not loopback, so https
     now = time.time()
-    proofs = work / f"proofs-{key.alg}.txt"
+    alg = clients[0][0].alg
+    proofs = work / f"proofs-{alg}.txt"
     with proofs.open("w") as out:
-        for _ in range(count):
-            out.write(key.proof("POST", url, access_token=token, iat=now) + "\n")
-    script = work / f"proofs-{key.alg}.lua"
-    script.write_text(WRK_PROOFS.format(proofs=proofs, path=PATH, host=host, token=token))
+        for i in range(count):
+            key, token = clients[i % len(clients)]
+            out.write(f"{token} {key.proof('POST', url, access_token=token, iat=now)}\n")
+    script = work / f"proofs-{alg}.lua"
+    script.write_text(WRK_PROOFS.format(proofs=proofs, path=PATH, host=host))
     return script
 
 
@@ -83,26 +90,29 @@ def main() -> None:
         work = Path(tmp)
         os.sched_setaffinity(0, os.sched_getaffinity(0) - {CORE})
         url = f"http://127.0.0.1:{service.server.port}{PATH}"
-        keys = [DpopKey("ES256"), DpopKey("EdDSA")]
-        bound = {
-            key.alg: service.server.command(f"bound {key.thumbprint}")["token"] for key in keys
+        clients = {
+            alg: [
+                (key, service.server.command(f"bound {key.thumbprint}")["token"])
+                for key in (DpopKey(alg) for _ in range(CLIENTS))
+            ]
+            for alg in ("ES256", "EdDSA")
         }
         bearer_headers = [f"Host: {service.host}", f"Authorization: Bearer {service.token}"]
-        ratios: dict[str, list[float]] = {key.alg: [] for key in keys}
+        ratios: dict[str, list[float]] = {alg: [] for alg in clients}
         for rep in range(args.reps):
             shown = []
-            for key in keys:
+            for alg, pairs in clients.items():
                 bearer = run_wrk(
                     url, seconds=args.seconds, headers=bearer_headers, connections=CONNECTIONS
                 )
                 count = PROOFS_PER_SECOND * args.seconds
-                script = proof_script(work, key, service.host, bound[key.alg], count)
+                script = proof_script(work, pairs, service.host, count)
                 dpop = run_wrk(url, seconds=args.seconds, script=script, connections=CONNECTIONS)
-                for name, result in (("bearer", bearer), (key.alg, dpop)):
+                for name, result in (("bearer", bearer), (alg, dpop)):
                     if result.non_2xx:
                         raise SystemExit(f"{name}: {result.non_2xx} answers other than 200")
-                ratios[key.alg].append(bearer.rps / dpop.rps)
-                shown.append(f"bearer {bearer.rps:7.0f} rps, DPoP {key.alg} {dpop.rps:7.0f} rps")
+                ratios[alg].append(bearer.rps / dpop.rps)
+                shown.append(f"bearer {bearer.rps:7.0f} rps, DPoP {alg} {dpop.rps:7.0f} rps")
             print(f"rep {rep + 1}: " + "; ".join(shown), flush=True)
         for alg, values in ratios.items():
             ratio = median(values)

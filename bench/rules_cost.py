@@ -13,22 +13,10 @@ without other processes' noise (the median is printed too). Issue 18: at most 1.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
-import os
-import statistics
-import sys
-import time
-from pathlib import Path
-from typing import Any
 
-from mcp_gatekeeper.config import Config
+from in_process import PLAIN, arguments, compare, tool_call
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support import config_dict, mint, running
-
-PLAIN, RULED = "plain.example.test", "ruled.example.test"
 ROLES = "https://mcp-demo/roles"
 SCOPES = [{"name": "files:delete", "tools": ["delete_file", "read_rows"]}]
 RULES = [
@@ -42,85 +30,19 @@ RULES = [
         "message": "admins only",
     },
 ]
-BODY = json.dumps(
-    {
-        "jsonrpc": "2.0",
-        "id": 7,
-        "method": "tools/call",
-        "params": {"name": "delete_file", "arguments": {"path": "notes/old.txt"}},
-    }
-).encode()
-
-
-def arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=30)
-    parser.add_argument("--calls", type=int, default=3000)
-    return parser.parse_args()
-
-
-async def measure(app: Any, host: str, token: str, calls: int) -> float:
-    """Microseconds per /authenticate through the ASGI app; every answer must be 200."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/authenticate/mcp",
-        "raw_path": b"/authenticate/mcp",
-        "query_string": b"",
-        "root_path": "",
-        "client": ("127.0.0.1", 1),
-        "server": None,
-        "headers": [
-            (b"host", host.encode()),
-            (b"authorization", f"Bearer {token}".encode()),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(BODY)).encode()),
-        ],
-    }
-    statuses: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": BODY, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            statuses.append(message["status"])
-
-    started = time.perf_counter()
-    for _ in range(calls):
-        await app(scope, receive, send)
-    elapsed = time.perf_counter() - started
-    if set(statuses) != {200}:
-        raise SystemExit(f"{host}: answers {sorted(set(statuses))}, not all 200")
-    return elapsed / calls * 1e6
 
 
 async def main() -> None:
-    args = arguments()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    hosts = [{"host": PLAIN, "scopes": SCOPES}, {"host": RULED, "scopes": SCOPES, "rules": RULES}]
-    async with running(Config.model_validate(config_dict(hosts=hosts))) as (app, _):
-        claims = {ROLES: ["admin"]}
-        tokens = {
-            name: mint(app, name, scopes=("files:delete",), extra_claims=claims)
-            for name in (PLAIN, RULED)
-        }
-        for name in (PLAIN, RULED):
-            await measure(app, name, tokens[name], 1000)  # warm: verified, decided, cached
-        costs: dict[str, list[float]] = {PLAIN: [], RULED: []}
-        for rep in range(args.reps):
-            for name in (PLAIN, RULED) if rep % 2 == 0 else (RULED, PLAIN):
-                costs[name].append(await measure(app, name, tokens[name], args.calls))
-    for what, pick in (("fastest", min), ("median", statistics.median)):
-        plain, ruled = pick(costs[PLAIN]), pick(costs[RULED])
-        print(
-            f"{what} block: with rules {ruled:.2f} us, without {plain:.2f} us: "
-            f"{ruled / plain:.2f}x (target at most 1.2x)"
-        )
+    await compare(
+        arguments(__doc__.splitlines()[0]),
+        {"host": PLAIN, "scopes": SCOPES},
+        {"host": "ruled.example.test", "scopes": SCOPES, "rules": RULES},
+        scopes=("files:delete",),
+        body=tool_call("delete_file", {"path": "notes/old.txt"}),
+        what="rules",
+        target="target at most 1.2x",
+        claims={ROLES: ["admin"]},
+    )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from tests.providers.oidc_server import (
 )
 from tests.support import FakeClock, running
 
+from .token_endpoint import run_token_endpoint
 from .whoami_api import run_whoami_api
 
 LOGIN_HOST = "mcp.example.test"  # the provider's registered callback is on this host
@@ -185,3 +186,26 @@ def test_the_api_refuses_tokens_of_nobody_it_knows(
 ) -> None:
     _, api = upstream
     assert httpx.get(f"{api}/whoami", headers={"authorization": "Bearer forged"}).status_code == 401
+
+
+async def test_an_exchanged_token_of_endless_life_still_goes_stale(
+    upstream: tuple[OidcServer, str],
+) -> None:
+    """An ``expires_in`` of Infinity counts as none: the credential is fetched again after
+    ``defaultLifetime`` (less ``refreshBefore``), not served for ever."""
+    server, api = upstream
+    with run_token_endpoint() as endpoint:
+        endpoint.body = b'{"access_token": "exchanged", "expires_in": Infinity}'
+        exchange = {"audience": API_AUDIENCE, "tokenEndpoint": endpoint.url}
+        config = _config(server.issuer, {**EXCHANGE, "tokenExchange": exchange})
+        clock = FakeClock(time.time())
+        async with running(config, clock, base_url=f"https://{LOGIN_HOST}") as (app, client):
+            stack = Stack(app, client, api)
+            token = await stack.sign_in("upstream-fay")
+            assert (await stack.authenticate(token)).headers["authorization"] == "Bearer exchanged"
+            clock.advance(239)
+            assert (await stack.authenticate(token)).status_code == 200
+            assert len(endpoint.calls) == 1
+            clock.advance(2)  # past the default 5 minutes less refreshBefore's 60 s
+            assert (await stack.authenticate(token)).status_code == 200
+            assert len(endpoint.calls) == 2

@@ -27,7 +27,13 @@ from ..oauth import connected_accounts, families, issued
 from ..oauth.clients.machines import ConfiguredClient
 from ..oauth.clients.registry import is_metadata_document_id
 from ..oauth.record_stores import RecordStore
-from ..oauth.records import AuthorizationCode, AuthorizationRequest, PendingConsent, User
+from ..oauth.records import (
+    AuthorizationCode,
+    AuthorizationRequest,
+    ConnectTransaction,
+    PendingConsent,
+    User,
+)
 from ..ops.audit import audit
 from ..services import Services, ServicesDep
 from . import inventory, machines
@@ -155,27 +161,39 @@ async def list_users(request: Request, services: ServicesDep) -> list[dict[str, 
 async def revoke_user(user: str, request: Request, services: ServicesDep) -> dict[str, Any]:
     """``user`` is the subject or the email address."""
     _authorize(request, services)
-    revoked = await issued.revoke_where(
-        services, lambda token: user in (token.subject, token.email)
-    )
+    # Every subject ``user`` names (an email may name several): their provider secrets and
+    # cached upstream credentials are keyed by subject alone.
+    subjects = {user}
+
+    def picks(subject: str, email: str) -> bool:
+        if user in (subject, email):
+            subjects.add(subject)
+            return True
+        return False
+
+    revoked = await issued.revoke_where(services, lambda token: picks(token.subject, token.email))
     ended = await families.revoke_where(
         services,
-        lambda family: user in (family.user.subject, family.user.email),
+        lambda family: picks(family.user.subject, family.user.email),
         "user revoked by an administrator",
     )
-    # A login half done (consent page open, code not yet redeemed) must not finish either.
-    await _forget_pending(services, lambda _req, who: user in (who.subject, who.email))
+    # A login half done (consent page open, account connection under way, code not yet
+    # redeemed) must not finish either.
+    await _forget_pending(services, lambda _req, who: picks(who.subject, who.email))
     forgotten = 0
     approvals = services.records.approvals
     for key, approval, _raw in await approvals.scan():
-        if user in (approval.subject, approval.email):
+        if picks(approval.subject, approval.email):
             await approvals.forget_stored(key)
             forgotten += 1
     # Their accounts at upstream APIs (proxy.hosts[].upstream.connected) are disconnected too.
     cache = getattr(request.app.state, "upstream_credentials", None)
-    disconnected = await connected_accounts.disconnect_everywhere(
-        services, user, cache.forget_subject if cache is not None else lambda _subject: None
-    )
+    forget_cached = cache.forget_subject if cache is not None else lambda _subject: None
+    disconnected = await connected_accounts.disconnect_everywhere(services, user, forget_cached)
+    # And the identity provider's secret kept for upstream credentials (login, tokenExchange).
+    for subject in subjects:
+        await services.records.provider_grants.forget(subject)
+        forget_cached(subject)
     audit(
         "user_revoked",
         user=user,
@@ -196,12 +214,15 @@ async def revoke_user(user: str, request: Request, services: ServicesDep) -> dic
 async def _forget_pending(
     services: Services, matches: Callable[[AuthorizationRequest, User], bool]
 ) -> int:
-    """Drop consent pages and unredeemed codes of logins ``matches`` picks; how many."""
+    """Drop consent pages, account connections under way and unredeemed codes of logins
+    ``matches`` picks; how many."""
     dropped = 0
-    kinds: tuple[RecordStore[PendingConsent] | RecordStore[AuthorizationCode], ...] = (
-        services.records.consents,
-        services.records.codes,
-    )
+    kinds: tuple[
+        RecordStore[PendingConsent]
+        | RecordStore[ConnectTransaction]
+        | RecordStore[AuthorizationCode],
+        ...,
+    ] = (services.records.consents, services.records.connects, services.records.codes)
     for kind in kinds:
         for key, record, _raw in await kind.scan():
             if matches(record.request, record.user):

@@ -16,9 +16,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from ..net import is_loopback_hostname
 from .common import Duration, StrictModel
 
 #: RFC 9110 §5.1 field names.
@@ -27,6 +29,17 @@ _FIELD_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 _RESERVED = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "cookie", "set-cookie", "te"}
 )
+
+
+def _secure_url(value: str) -> str:
+    """An https URL, or http on loopback only: the client secret, the user's authorization code
+    and their tokens go there."""
+    if not re.match(r"^https?://[^/?#\s]+", value):
+        raise ValueError("must be an https:// URL (http:// only on loopback)")
+    parts = urlsplit(value)
+    if parts.scheme == "http" and not is_loopback_hostname(parts.hostname or ""):
+        raise ValueError("must be an https:// URL (http:// only on loopback)")
+    return value
 
 
 class TokenExchangeConfig(StrictModel):
@@ -52,9 +65,7 @@ class TokenExchangeConfig(StrictModel):
     @field_validator("token_endpoint")
     @classmethod
     def _endpoint(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/?#\s]+", value):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
+        return None if value is None else _secure_url(value)
 
 
 class ConnectedAccountConfig(StrictModel):
@@ -72,9 +83,7 @@ class ConnectedAccountConfig(StrictModel):
     @field_validator("authorize_url", "token_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/?#\s]+", value):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
+        return _secure_url(value)
 
 
 class UpstreamConfig(StrictModel):

@@ -1,6 +1,8 @@
 """The upstream credential header of a 200 answer (``proxy.hosts[].upstream``).
 
-Only an allowed request gets here: scopes and policies decided first. A cached credential is
+Only an allowed request gets here: scopes and policies decided first; and only a token of a
+user's login gets the user's credential (``tokens/origin.py``: a machine's or workload's token
+whose ``sub`` equals a user's gets the 403). A cached credential is
 joined to the verified token's answer without I/O (``answer``; the joined answer is kept per
 user and host, so a repeated request builds nothing). On a miss ``answer`` returns a
 ``CredentialMiss``: the HTTP protocol then hands the request to the async route, which fetches
@@ -18,6 +20,7 @@ from ..hosts import McpHost
 from ..ops.metrics import Metrics
 from ..services import Services as UpstreamServices
 from ..tokens import AccessClaims
+from ..tokens.origin import machine_grant
 from ..upstream.cache import Credential, CredentialCache, CredentialUnavailable
 from ..upstream.fetcher import CredentialFetcher
 from .responses import Answer, forbidden, make_answer
@@ -50,14 +53,19 @@ class UpstreamAnswers:
         self.cache = cache
         self._metrics = metrics
         self._deny_audit = deny_audit
-        #: (host, subject) -> the last token answer, credential and the two joined.
+        #: (host, subject) -> the last token answer, credential and the two joined; only for
+        #: credentials the cache holds, and dropped with them (no credential bytes outlive it).
         self._joined: dict[tuple[str, str], tuple[Answer, Credential, Answer]] = {}
+        cache.on_forget = self._forget_joined
         self._refusals: dict[str, Answer] = {}
 
     def answer(
         self, host: McpHost, claims: AccessClaims, rendered: Answer, mcp_client: bool
     ) -> Answer:
         """The 200 with the credential if one is cached and fresh; else a ``CredentialMiss``."""
+        grant = machine_grant(claims.payload)
+        if grant is not None:
+            return self._not_a_user(host, claims, grant, mcp_client)
         key = (host.host, claims.identity.subject)
         credential = self.cache.fresh(key)
         if credential is None:
@@ -105,8 +113,29 @@ class UpstreamAnswers:
             header for header in rendered.headers if header[0] not in (name, b"content-length")
         )
         answer = make_answer(200, (*headers, (name, credential.value)))
-        self._joined[key] = (rendered, credential, answer)
+        if self.cache.fresh(key) is credential:
+            self._joined[key] = (rendered, credential, answer)
         return answer
+
+    def _forget_joined(self, key: tuple[str, str]) -> None:
+        self._joined.pop(key, None)
+
+    def _not_a_user(
+        self, host: McpHost, claims: AccessClaims, grant: str, mcp_client: bool
+    ) -> Answer:
+        """A machine's or workload's token: its ``sub`` may equal a user's, but it never gets a
+        user's credential (``tokens/origin.py``)."""
+        self._metrics.count_decision(host.host, "upstream_unavailable")
+        self._deny_audit(
+            "request_denied",
+            host=host.host,
+            result="upstream_unavailable",
+            sub=claims.identity.subject,
+            client_id=claims.client_id,
+            reason=f"a token of grant {grant} is not a user's: no user credential is handed out",
+        )
+        refusal = self._refusal(host)
+        return refusal.as_mcp if mcp_client and refusal.as_mcp else refusal
 
     def _refusal(self, host: McpHost) -> Answer:
         refusal = self._refusals.get(host.host)

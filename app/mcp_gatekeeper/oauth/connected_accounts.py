@@ -111,33 +111,20 @@ async def finish(
     audit("account_connected", api=api, **fields)
 
 
-async def accounts_of(services: Services, subject: str) -> list[ConnectedAccount]:
-    """The user's connected accounts, one per host that connects accounts."""
-    found = []
-    for host in services.hosts.hosts:
-        upstream = host.config.upstream
-        if upstream is not None and upstream.connected is not None:
-            account = await services.records.connected_accounts.get(account_key(host.host, subject))
-            if account is not None:
-                found.append(account)
-    return found
-
-
 async def disconnect_subject(
-    services: Services, subject: str, forget_cached: Callable[[str], None], host: str | None
+    services: Services, subject: str, forget_cached: Callable[[str], None], host: str
 ) -> int:
-    """Forget the user's connected accounts (at ``host`` only, if given); how many.
-    ``forget_cached`` drops this replica's cached credentials of the user; another replica
-    keeps a cached one at most ``CONNECTED_CACHE_SECONDS`` (``upstream/fetcher.py``)."""
-    forgotten = 0
-    for account in await accounts_of(services, subject):
-        if host in (None, account.host):
-            await services.records.connected_accounts.forget(account_key(account.host, subject))
-            forgotten += 1
-            audit("account_disconnected", sub=subject, host=account.host)
-    if forgotten:
-        forget_cached(subject)
-    return forgotten
+    """Forget the user's connected account at ``host``; how many (0 or 1). ``forget_cached``
+    drops this replica's cached credentials of the user; another replica keeps a cached one at
+    most ``CONNECTED_CACHE_SECONDS`` (``upstream/fetcher.py``)."""
+    accounts = services.records.connected_accounts
+    key = account_key(host, subject)
+    if await accounts.get(key) is None:
+        return 0
+    await accounts.forget(key)
+    audit("account_disconnected", sub=subject, host=host)
+    forget_cached(subject)
+    return 1
 
 
 async def disconnect_everywhere(

@@ -24,6 +24,8 @@ from ..providers.upstream_http import basic_auth, error_code, json_object, send
 from .cache import CredentialUnavailable
 
 log = logging.getLogger(__name__)
+#: The longest ``expires_in`` taken as stated (a year); a longer one counts as none.
+MAX_LIFETIME = 365 * 24 * 3600
 
 
 class TokenRefused(ProviderError):
@@ -64,18 +66,31 @@ async def token_call(
     return answer
 
 
+def lifetime_of(expires_in: Any) -> float | None:
+    """A token answer's ``expires_in`` in seconds, if it is a finite positive number of at most
+    ``MAX_LIFETIME``; else None, as if the answer stated none (the host's ``defaultLifetime``
+    bounds the cached credential then). Compared before any conversion: a huge integer is
+    refused, not an ``OverflowError``, and Infinity or NaN never make a credential that does
+    not go stale."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
+        return None
+    if not 0 < expires_in <= MAX_LIFETIME:
+        return None
+    return float(expires_in)
+
+
 def account_from(
     answer: dict[str, Any], previous: ConnectedAccount, now: float
 ) -> ConnectedAccount:
     """``previous`` with the tokens of a token endpoint answer (a refresh token that was not
     rotated is kept)."""
-    expires_in = answer.get("expires_in")
+    lifetime = lifetime_of(answer.get("expires_in"))
     refresh = answer.get("refresh_token")
     return previous.model_copy(
         update={
             "access_token": answer["access_token"],
             "refresh_token": refresh if isinstance(refresh, str) else previous.refresh_token,
-            "expires_at": now + float(expires_in) if isinstance(expires_in, int | float) else None,
+            "expires_at": None if lifetime is None else now + lifetime,
             "updated_at": now,
         }
     )

@@ -21,7 +21,7 @@ from ..oauth.records import ConnectedAccount, ProviderGrant
 from ..providers import IdentityProvider
 from ..providers.base import ProviderTokens
 from .cache import Credential, CredentialUnavailable
-from .connected import access_token
+from .connected import MAX_LIFETIME, access_token, lifetime_of
 from .exchange import exchange_token
 from .provider_grants import provider_token
 
@@ -90,7 +90,7 @@ class CredentialFetcher:
         access, expires_in = answer.get("access_token"), answer.get("expires_in")
         if not isinstance(access, str):
             raise CredentialUnavailable("the token exchange answered no access_token")
-        lifetime = float(expires_in) if isinstance(expires_in, int | float) else None
+        lifetime = lifetime_of(expires_in)
         return access, None if lifetime is None else self._clock() + lifetime
 
     def _credential(
@@ -99,7 +99,8 @@ class CredentialFetcher:
         if len(token) > MAX_TOKEN_BYTES or not _TOKEN.fullmatch(token):
             raise CredentialUnavailable("the upstream token is not a token a header can carry")
         now = self._clock()
-        if expires_at is None:
+        if expires_at is None or not expires_at <= now + MAX_LIFETIME:
+            # None, or a provider's stated expiry that is no usable number (NaN, Infinity).
             expires_at = now + upstream.default_lifetime.total_seconds()
         if expires_at <= now:
             raise CredentialUnavailable("the upstream token has already expired")

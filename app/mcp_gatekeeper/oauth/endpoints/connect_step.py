@@ -28,9 +28,19 @@ async def finish_connect(request: Request, services: Services, issuer: str) -> R
             "This account connection was started in another browser (or its cookie was "
             "blocked). Start again from your MCP client in this browser."
         )
-    # Single use, and only now: a stranger holding the state must not be able to burn it.
-    await services.records.connects.forget(state)
+    # Single use, and taken only now (a stranger holding the state must not be able to burn
+    # it): one atomic take, so two callbacks racing with one state connect once, and a login
+    # ``admin users revoke`` dropped meanwhile (``admin/api.py``) does not finish.
+    if await services.records.connects.take(state) is None:
+        raise BrowserError(
+            "This account connection was already completed or cancelled. Start again from "
+            "your MCP client."
+        )
     await connected_accounts.finish(services, transaction, dict(request.query_params))
+    cache = getattr(request.app.state, "upstream_credentials", None)
+    if cache is not None:
+        # A failure remembered from before the connection (``upstream/cache.py``) ends now.
+        cache.forget_subject(transaction.user.subject)
     response = see_other(await issue_code(services, transaction.request, transaction.user))
     forget_browser(response, transaction.browser)
     return response

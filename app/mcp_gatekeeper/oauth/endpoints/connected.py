@@ -1,10 +1,13 @@
 """``/connected-accounts``: a user lists and disconnects their accounts at upstream APIs.
 
-Called with one of the user's own access tokens (``Authorization: Bearer``, any host's): GET
-lists the accounts, POST disconnects them (form field ``host``: that host's only). The route
-reads no cookie, so no other site can make a browser call it (no CSRF), and a DPoP-bound token
-is refused (its proof would be for another URL). Disconnecting forgets the sealed tokens; the
-next request to that host is refused until the user signs in again and reconnects.
+Called on an MCP host with one of the user's own access tokens for that host
+(``Authorization: Bearer``): GET lists the user's account at that host's API, POST disconnects
+it (form field ``host``, which must name this host: an empty or garbled form disconnects
+nothing). A token for another host is refused: the MCP server it was sent to must not manage
+the user's accounts elsewhere. The route reads no cookie, so no other site can make a browser
+call it (no CSRF), and a DPoP-bound token is refused (its proof would be for another URL).
+Disconnecting forgets the sealed tokens; the next request to that host is refused until the
+user signs in again and reconnects.
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from ...edge import issuer_of, read_page_form
+from ...edge import issuer_of, mcp_host_of, read_page_form
+from ...errors import NotFound
+from ...hosts import McpHost
 from ...paths import CONNECTED_ACCOUNTS_PATH
 from ...responses import NO_STORE
 from ...services import Services, ServicesDep
 from ...tokens import AccessClaims
 from ...tokens.verify import InvalidToken, TokenVerifier
+from ...upstream.connected import account_key
 from .. import connected_accounts
-from ..errors import InvalidAccessToken
+from ..errors import InvalidAccessToken, InvalidRequest
 
 router = APIRouter()
 MAX_FORM_BYTES = 4096
@@ -40,8 +46,11 @@ class Disconnected(BaseModel):
     disconnected: int
 
 
-def _user(request: Request, services: Services) -> AccessClaims:
+def _user(request: Request, services: Services) -> tuple[McpHost, AccessClaims]:
     issuer_of(request, services.hosts)
+    host = mcp_host_of(request, services.hosts)
+    if host is None:
+        raise NotFound("Connected accounts are managed at the MCP server's own host")
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise InvalidAccessToken("send one of your access tokens as Authorization: Bearer")
@@ -54,47 +63,50 @@ def _user(request: Request, services: Services) -> AccessClaims:
         clock=services.clock,
     )
     try:
-        claims = verifier.verify_for_any_host(token.strip(), services.hosts.hosts)
+        # This host's audience only (``verify``): a token for another host is refused.
+        claims = verifier.verify(token.strip(), host).claims
     except InvalidToken as exc:
-        raise InvalidAccessToken(f"not a live access token issued here ({exc.reason})") from None
+        raise InvalidAccessToken(
+            f"not a live access token issued here for {host.host} ({exc.reason})"
+        ) from None
     if claims.jkt is not None:
         raise InvalidAccessToken("a DPoP-bound token cannot be used here; use an unbound one")
-    return claims
+    return host, claims
 
 
-def _api(services: Services, host: str) -> str:
-    for configured in services.hosts.hosts:
-        if configured.host == host and configured.config.upstream is not None:
-            return configured.config.upstream.name
-    return host
+def _api(host: McpHost) -> str:
+    upstream = host.config.upstream
+    return upstream.name if upstream is not None else host.host
 
 
 @router.get(CONNECTED_ACCOUNTS_PATH)
 async def list_accounts(request: Request, services: ServicesDep) -> JSONResponse:
-    claims = _user(request, services)
-    accounts = await connected_accounts.accounts_of(services, claims.identity.subject)
-    answer = ConnectedAccounts(
-        accounts=[
-            ConnectedAccountView(
-                host=account.host,
-                api=_api(services, account.host),
-                connected_at=account.connected_at,
-            )
-            for account in accounts
+    host, claims = _user(request, services)
+    key = account_key(host.host, claims.identity.subject)
+    account = await services.records.connected_accounts.get(key)
+    views = (
+        []
+        if account is None
+        else [
+            ConnectedAccountView(host=host.host, api=_api(host), connected_at=account.connected_at)
         ]
     )
+    answer = ConnectedAccounts(accounts=views)
     return JSONResponse(answer.model_dump(), headers=NO_STORE)
 
 
 @router.post(CONNECTED_ACCOUNTS_PATH)
 async def disconnect(request: Request, services: ServicesDep) -> JSONResponse:
-    claims = _user(request, services)
-    host = dict(await read_page_form(request, MAX_FORM_BYTES)).get("host") or None
+    host, claims = _user(request, services)
+    named = dict(await read_page_form(request, MAX_FORM_BYTES)).get("host")
+    if named != host.host:
+        # Never "all": a form that names no host, or another, disconnects nothing.
+        raise InvalidRequest(f"name the account to disconnect: form field host={host.host}")
     cache = getattr(request.app.state, "upstream_credentials", None)
     count = await connected_accounts.disconnect_subject(
         services,
         claims.identity.subject,
         cache.forget_subject if cache is not None else lambda _subject: None,
-        host,
+        host.host,
     )
     return JSONResponse(Disconnected(disconnected=count).model_dump(), headers=NO_STORE)

@@ -25,6 +25,7 @@ from ...ops.audit import audit
 from ...services import Services, same_resource
 from ...tokens import AccessClaims, InvalidToken, TokenVerifier
 from ...tokens.claims import MAX_ACTOR_LENGTH
+from ...tokens.origin import delegated_origin
 from ..clients.models import RegisteredClient
 from ..errors import InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
 from ..records import User
@@ -87,7 +88,12 @@ async def token_exchange(
         subject.audience,
         scopes,
         User(subject=identity.subject, email=identity.email, groups=identity.groups),
-        extra_claims={"act": _nested_act(chain), "gty": GRANT_TYPE_CLAIM},
+        # A machine's or workload's token stays one when delegated (``tokens/origin.py``).
+        extra_claims={
+            "act": _nested_act(chain),
+            "gty": GRANT_TYPE_CLAIM,
+            **delegated_origin(subject.payload),
+        },
         lifetime=min(services.config.tokens.access_token_ttl, timedelta(seconds=remaining)),
         # Revoking the subject token ends this one too (``issued.revoke_descendants``).
         parent_jti=subject.jti,

@@ -27,6 +27,7 @@ from .upstream_http import (
     get_pages,
     json_body,
     json_object,
+    lifetime_of,
     random_token,
     send,
 )
@@ -155,8 +156,9 @@ class GitHubProvider:
         # GitHub Apps with expiring user tokens return these (8 h token, 6 month refresh token).
         if isinstance(refresh_token, str) and refresh_token:
             tokens["refresh_token"] = refresh_token
-        if isinstance(expires_in, int | float):
-            tokens["expires_at"] = self.clock() + expires_in
+        lifetime = lifetime_of(expires_in)
+        if lifetime is not None:
+            tokens["expires_at"] = self.clock() + lifetime
         return tokens
 
     # --- REST API ------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from .upstream_http import (
     error_code,
     json_body,
     json_object,
+    lifetime_of,
     random_token,
     send,
 )
@@ -164,7 +165,7 @@ class OidcProvider:
         expires_in = tokens.get("expires_in")
         return ProviderToken(
             access,
-            self.clock() + expires_in if isinstance(expires_in, int | float) else None,
+            None if (lifetime := lifetime_of(expires_in)) is None else self.clock() + lifetime,
             # Rotating IdPs invalidate the old token: keep the new one.
             refresh if isinstance(refresh, str) and refresh else secret,
         )

@@ -104,3 +104,20 @@ async def get_pages(
             break
         next_url = response.links.get("next", {}).get("url")
     return pages
+
+
+#: The longest a token answer may say its token lives (``expires_in``): one year.
+MAX_LIFETIME = 365 * 24 * 3600
+
+
+def lifetime_of(expires_in: Any) -> float | None:
+    """A token answer's ``expires_in`` in seconds, if it is a finite positive number of at most
+    ``MAX_LIFETIME``; else None, as if the answer stated none (the host's ``defaultLifetime``
+    bounds the cached credential then). Compared before any conversion: a huge integer is
+    refused, not an ``OverflowError``, and Infinity or NaN never make a credential that does
+    not go stale."""
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
+        return None
+    if not 0 < expires_in <= MAX_LIFETIME:
+        return None
+    return float(expires_in)

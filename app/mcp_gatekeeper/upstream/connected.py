@@ -20,12 +20,17 @@ from ..config.upstream import ConnectedAccountConfig, UpstreamConfig
 from ..oauth.record_stores import RecordStore
 from ..oauth.records import ConnectedAccount
 from ..providers.base import ProviderError
-from ..providers.upstream_http import basic_auth, error_code, json_object, send
+from ..providers.upstream_http import (
+    basic_auth,
+    error_code,
+    json_object,
+    lifetime_of,
+    send,
+)
 from .cache import CredentialUnavailable
 
 log = logging.getLogger(__name__)
 #: The longest ``expires_in`` taken as stated (a year); a longer one counts as none.
-MAX_LIFETIME = 365 * 24 * 3600
 
 
 class TokenRefused(ProviderError):
@@ -64,19 +69,6 @@ async def token_call(
     if not isinstance(answer.get("access_token"), str):
         raise ProviderError("answered no access_token")
     return answer
-
-
-def lifetime_of(expires_in: Any) -> float | None:
-    """A token answer's ``expires_in`` in seconds, if it is a finite positive number of at most
-    ``MAX_LIFETIME``; else None, as if the answer stated none (the host's ``defaultLifetime``
-    bounds the cached credential then). Compared before any conversion: a huge integer is
-    refused, not an ``OverflowError``, and Infinity or NaN never make a credential that does
-    not go stale."""
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int | float):
-        return None
-    if not 0 < expires_in <= MAX_LIFETIME:
-        return None
-    return float(expires_in)
 
 
 def account_from(

@@ -20,8 +20,9 @@ from ..oauth.record_stores import RecordStore
 from ..oauth.records import ConnectedAccount, ProviderGrant
 from ..providers import IdentityProvider
 from ..providers.base import ProviderTokens
+from ..providers.upstream_http import MAX_LIFETIME, lifetime_of
 from .cache import Credential, CredentialUnavailable
-from .connected import MAX_LIFETIME, access_token, lifetime_of
+from .connected import access_token
 from .exchange import exchange_token
 from .provider_grants import provider_token
 

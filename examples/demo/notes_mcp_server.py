@@ -103,7 +103,9 @@ def build_server() -> MCPServer[Any]:
 
 
 async def serve(host: str, port: int) -> None:
-    app = build_server().streamable_http_app(host=host)
+    # Plain JSON answers to POSTs (the transport allows either): nothing for a gateway to hold
+    # open or cut short mid-stream, which keeps the demo simple behind every gateway.
+    app = build_server().streamable_http_app(host=host, json_response=True)
     # Bind first, so port 0 works and READY names a port that already accepts connections.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -10,7 +10,7 @@ header family and what the scope catalog already knows (never any I/O: ``researc
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from starlette.types import Receive, Scope
@@ -202,13 +202,9 @@ class Authenticator:
         scheme, token = _credentials(original.authorization)
         if token is None:
             if original.method == "OPTIONS" and original.authorization is None:
-                self._metrics.count_decision(host.host, "preflight")
-                if self._traced:
-                    record_decision(host.host, "preflight")
+                self._count(host.host, "preflight")
                 return self._preflight
-            self._metrics.count_decision(host.host, "no_token")
-            if self._traced:
-                record_decision(host.host, "no_token")
+            self._count(host.host, "no_token")
             return view.answers.missing_token
         try:
             verified = self._verifier.verify(token, host)
@@ -269,9 +265,7 @@ class Authenticator:
                 return self._refuse_tool(host, claims, "rate_limited", limited)
         if host.config.upstream is not None:
             return self._with_credential(host, claims, verified.rendered, original.mcp_client)
-        self._metrics.count_decision(host.host, "allowed")
-        if self._traced:
-            record_decision(host.host, "allowed", calls.tools if calls is not None else ())
+        self._count(host.host, "allowed", calls.tools if calls is not None else ())
         return verified.rendered
 
     @staticmethod
@@ -312,12 +306,17 @@ class Authenticator:
         self._deny(host.host, result, sub=sub, client_id=client, actor=actor, **fields)
         return answer
 
-    def _deny(self, host: str, result: str, **fields: object) -> None:
+    def _count(
+        self, host: str, result: str, tools: Sequence[str] = (), rule: object = None
+    ) -> None:
+        """Every decision in the metrics, and on the trace's span when tracing is on."""
         self._metrics.count_decision(host, result)
         if self._traced:
-            tools = fields.get("tools")
-            named = tools if isinstance(tools, list) else ()
-            record_decision(host, result, named, fields.get("rule"))
+            record_decision(host, result, tools, rule)
+
+    def _deny(self, host: str, result: str, **fields: object) -> None:
+        tools = fields.get("tools")
+        self._count(host, result, tools if isinstance(tools, list) else (), fields.get("rule"))
         self._deny_audit("request_denied", host=host, result=result, **fields)
 
 
